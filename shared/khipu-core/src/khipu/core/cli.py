@@ -1,0 +1,181 @@
+"""The ``khipu`` command.
+
+Each installed practical registers its subcommands through the entry-point
+group ``khipu.practicals``: the entry point ``cnn = "khipu.cnn.cli:register"``
+names a function ``register(parser)`` that adds subcommands to the
+``khipu cnn`` parser, each with ``set_defaults(func=...)``. ``func(args)``
+returns an exit code. Register functions should import heavy modules (JAX,
+Haiku...) inside the command functions so that ``khipu --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from khipu.core.__about__ import __version__
+from khipu.core.errors import KhipuError
+from khipu.core.rundir import prepare_run_dir, write_config
+
+ENTRY_POINT_GROUP = "khipu.practicals"
+Command = Callable[[argparse.Namespace], int]
+
+
+def installed_practicals() -> dict[str, metadata.EntryPoint]:
+    """The practicals registered in the ``khipu.practicals`` entry-point group, by topic."""
+    eps = metadata.entry_points(group=ENTRY_POINT_GROUP)
+    return {ep.name: ep for ep in sorted(eps, key=lambda ep: ep.name)}
+
+
+def _describe(ep: metadata.EntryPoint) -> tuple[str, str, str]:
+    dist = ep.dist
+    if dist is None:
+        return ep.name, "?", ""
+    return dist.metadata["Name"], dist.version, dist.metadata.get("Summary", "") or ""
+
+
+# --- argument types: bad values fail with one readable line -----------------
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer > 0."""
+    value = _parse(int, text, "an integer")
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    value = _parse(int, text, "an integer")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite float > 0."""
+    value = _parse(float, text, "a number")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """argparse type: a float in [0, 1]."""
+    value = _parse(float, text, "a number")
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def existing_file(text: str) -> Path:
+    """argparse type: a path to an existing file."""
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"file {text} does not exist")
+    return path
+
+
+def existing_dir(text: str) -> Path:
+    """argparse type: a path to an existing folder."""
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"folder {text} does not exist")
+    return path
+
+
+def _parse(kind: Callable[[str], Any], text: str, what: str) -> Any:
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, *, seed: int = 0) -> None:
+    """Adds the options every run command shares: ``--out``, ``--seed``,
+    ``--overwrite``, ``--resume``, ``--no-progress``."""
+    parser.add_argument("--out", type=Path, required=True, help="run folder to write")
+    parser.add_argument("--seed", type=non_negative_int, default=seed, help=f"seed (default {seed})")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
+    group.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def start_run(args: argparse.Namespace, **extra: Any) -> Path:
+    """Prepares ``args.out`` and writes ``config.json`` with every argument (+ ``extra``)."""
+    out = prepare_run_dir(args.out, overwrite=args.overwrite, resume=args.resume)
+    config = {k: v for k, v in vars(args).items() if k != "func"}
+    write_config(out, {**config, **extra})
+    return out
+
+
+# --- the command ---------------------------------------------------------------
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    del args
+    practicals = installed_practicals()
+    if not practicals:
+        print("no practicals installed (pip install khipu-cnn, khipu-rl, ...)")
+    for topic, ep in practicals.items():
+        name, version, summary = _describe(ep)
+        print(f"{topic:<12} {name} {version:<8} {summary}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``khipu`` parser with every installed practical's subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="khipu", description="The Khipu deep-learning practicals, as commands."
+    )
+    parser.add_argument("--version", action="version", version=f"khipu-core {__version__}")
+    topics = parser.add_subparsers(title="practicals", metavar="<topic>", dest="topic")
+    listing = topics.add_parser("list", help="list the installed practicals and their versions")
+    listing.set_defaults(func=_cmd_list)
+    for topic, ep in installed_practicals().items():
+        name, version, summary = _describe(ep)
+        sub = topics.add_parser(topic, help=f"{summary} ({name} {version})", description=summary)
+        try:
+            register = ep.load()
+        except Exception as exc:  # a broken practical must not break the others
+            print(f"khipu: warning: could not load {name}: {exc}", file=sys.stderr)
+            continue
+        register(sub)
+        sub.set_defaults(_topic_parser=sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``khipu`` command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Command | None = getattr(args, "func", None)
+    if func is None:
+        topic_parser: argparse.ArgumentParser = getattr(args, "_topic_parser", parser)
+        topic_parser.print_help()
+        return 0 if args.topic is None else 2
+    if hasattr(args, "_topic_parser"):
+        del args._topic_parser
+    try:
+        return func(args)
+    except KhipuError as exc:
+        print(f"khipu: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        out = getattr(args, "out", None)
+        hint = f"; continue with --resume --out {out}" if out is not None else ""
+        print(f"khipu: interrupted{hint}", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        print(f"khipu: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
