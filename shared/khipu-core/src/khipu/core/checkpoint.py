@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import jax
+import jax.numpy as jnp
 import numpy as np
-
 from khipu.core.errors import CheckpointError
 
 T = TypeVar("T")
@@ -29,7 +29,7 @@ _META = "__khipu_metadata__"
 
 
 def _is_key(x: Any) -> bool:
-    return isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+    return isinstance(x, jax.Array) and bool(jnp.issubdtype(x.dtype, jax.dtypes.prng_key))
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -78,7 +78,8 @@ def save_checkpoint(path: str | Path, tree: Any, metadata: Mapping[str, Any] | N
         raise CheckpointError(f"checkpoint metadata is not JSON-serialisable: {exc}") from exc
     arrays[_META] = np.frombuffer(meta_bytes, dtype=np.uint8)
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    savez: Any = np.savez  # typed stubs confuse **arrays with allow_pickle
+    savez(buf, allow_pickle=False, **arrays)
     atomic_write_bytes(path, buf.getvalue())
     return path
 
@@ -87,10 +88,17 @@ def _read(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        with path.open("rb") as f, np.load(f, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
         meta = json.loads(arrays.pop(_META).tobytes().decode())
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, json.JSONDecodeError) as exc:
+    except (
+        zipfile.BadZipFile,
+        OSError,
+        EOFError,
+        ValueError,
+        KeyError,
+        json.JSONDecodeError,
+    ) as exc:
         raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({exc})") from exc
     return arrays, meta
 
@@ -109,7 +117,7 @@ def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
 
 def _restore_leaf(value: np.ndarray, ref: Any) -> Any:
     if isinstance(ref, jax.Array):
-        return jax.numpy.asarray(value, dtype=ref.dtype)
+        return jnp.asarray(value, dtype=ref.dtype)
     if isinstance(ref, (np.ndarray, np.generic)):
         return np.asarray(value, dtype=ref.dtype)
     if isinstance(ref, (bool, int, float)):
@@ -145,7 +153,9 @@ def load_checkpoint(path: str | Path, like: T) -> tuple[T, dict[str, Any]]:
         name = jax.tree_util.keystr(key_path) or "<root>"
         value = arrays[name]
         if name in keys:
-            restored: Any = jax.random.wrap_key_data(value, impl=jax.random.key_impl(ref))
+            restored: Any = jax.random.wrap_key_data(
+                jnp.asarray(value), impl=jax.random.key_impl(ref)
+            )
             out.append(restored)
             continue
         ref_shape = np.shape(ref)

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 from khipu.core.__about__ import __version__
 from khipu.core.errors import KhipuError
@@ -23,6 +23,7 @@ from khipu.core.rundir import prepare_run_dir, write_config
 
 ENTRY_POINT_GROUP = "khipu.practicals"
 Command = Callable[[argparse.Namespace], int]
+T = TypeVar("T", int, float)
 
 
 def installed_practicals() -> dict[str, metadata.EntryPoint]:
@@ -35,7 +36,14 @@ def _describe(ep: metadata.EntryPoint) -> tuple[str, str, str]:
     dist = ep.dist
     if dist is None:
         return ep.name, "?", ""
-    return dist.metadata["Name"], dist.version, dist.metadata.get("Summary", "") or ""
+    return dist.metadata["Name"], dist.version, (dist.metadata.get_all("Summary") or [""])[0]
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line (``prog: error: ...``), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 # --- argument types: bad values fail with one readable line -----------------
@@ -89,7 +97,7 @@ def existing_dir(text: str) -> Path:
     return path
 
 
-def _parse(kind: Callable[[str], Any], text: str, what: str) -> Any:
+def _parse(kind: Callable[[str], T], text: str, what: str) -> T:
     try:
         return kind(text)
     except ValueError:
@@ -100,7 +108,9 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, seed: int = 0) -> None
     """Adds the options every run command shares: ``--out``, ``--seed``,
     ``--overwrite``, ``--resume``, ``--no-progress``."""
     parser.add_argument("--out", type=Path, required=True, help="run folder to write")
-    parser.add_argument("--seed", type=non_negative_int, default=seed, help=f"seed (default {seed})")
+    parser.add_argument(
+        "--seed", type=non_negative_int, default=seed, help=f"seed (default {seed})"
+    )
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     group.add_argument("--resume", action="store_true", help="continue the run saved in --out")
@@ -131,7 +141,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``khipu`` parser with every installed practical's subcommands."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="khipu", description="The Khipu deep-learning practicals, as commands."
     )
     parser.add_argument("--version", action="version", version=f"khipu-core {__version__}")

@@ -7,12 +7,12 @@ e.g. ``{"image": [N, H, W, C] float32, "label": [N] int32}``.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from khipu.core.errors import (
     DatasetNotAvailableError,
     KhipuError,
@@ -90,7 +90,7 @@ def split_arrays(
     n = num_examples(data)
     order = np.random.default_rng(seed).permutation(n)
     bounds = np.cumsum([0, *[round(f * n) for f in fractions[:-1]]])
-    parts = [order[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    parts = [order[a:b] for a, b in itertools.pairwise(bounds)]
     parts.append(order[bounds[-1] :])
     return tuple({k: np.asarray(v)[p] for k, v in data.items()} for p in parts)
 
@@ -195,13 +195,6 @@ _TFDS_IMAGE_DATASETS = {
 }
 
 
-def _tfds_prepared(tfds: Any, name: str, data_dir: str | None) -> bool:
-    if getattr(tfds.data_source, "__name__", "") != "data_source":
-        return True  # patched by tfds.testing.mock_data: nothing on disk to check
-    builder = tfds.builder(name, data_dir=data_dir, file_format="array_record")
-    return bool(builder.is_prepared())
-
-
 def load_tfds_split(name: str, split: str, *, data_dir: str | Path | None = None) -> Any:
     """Opens one split of a prepared tensorflow-datasets dataset for random access.
 
@@ -212,14 +205,17 @@ def load_tfds_split(name: str, split: str, *, data_dir: str | Path | None = None
     """
     tfds = import_optional("tensorflow_datasets", install="khipu-core[tfds]")
     dir_arg = None if data_dir is None else str(data_dir)
-    if not _tfds_prepared(tfds, name, dir_arg):
+    try:
+        return tfds.data_source(name, split=split, data_dir=dir_arg, download=False)
+    except Exception as exc:  # tfds raises several types for "not there / wrong format"
         where = dir_arg or "~/tensorflow_datasets"
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DatasetNotAvailableError(
-            f"tensorflow-datasets dataset {name!r} is not prepared in {where}. "
-            f"On a machine with internet run `tfds build {name} --file_format=array_record`, "
-            f"then copy its folder into {where} (or pass --data-dir)"
-        )
-    return tfds.data_source(name, split=split, data_dir=dir_arg, download=False)
+            f"tensorflow-datasets dataset {name!r} ({split}) is not available in {where} "
+            f"({reason}). On a machine with internet run "
+            f"`tfds build {name} --file_format=array_record`, then copy its folder "
+            f"into {where} (or pass --data-dir)"
+        ) from exc
 
 
 def _tfds_to_arrays(source: Any, limit: int | None) -> dict[str, np.ndarray]:
@@ -264,12 +260,28 @@ def load_tfds_images(
 def _tfds_class_names(name: str, n: int) -> tuple[str, ...]:
     known = {
         "fashion_mnist": (
-            "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
         ),
         "cifar10": (
-            "airplane", "automobile", "bird", "cat", "deer",
-            "dog", "frog", "horse", "ship", "truck",
+            "airplane",
+            "automobile",
+            "bird",
+            "cat",
+            "deer",
+            "dog",
+            "frog",
+            "horse",
+            "ship",
+            "truck",
         ),
     }
     return known.get(name, tuple(str(i) for i in range(n)))

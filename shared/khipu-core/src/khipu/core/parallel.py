@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
-
 from khipu.core.errors import KhipuError
 
 T = TypeVar("T")
@@ -43,7 +42,8 @@ def check_batch_size(batch_size: int, mesh: Mesh) -> None:
 
 def replicate(tree: T, mesh: Mesh) -> T:
     """Places a copy of every leaf of ``tree`` on each device of ``mesh``."""
-    return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
+    placed: T = jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
+    return placed
 
 
 def shard_batch(batch: Mapping[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:

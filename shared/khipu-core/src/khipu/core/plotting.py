@@ -46,16 +46,23 @@ def plot_learning_curves(
       title: figure title.
       path: save the PNG there.
     """
-    names = list(metrics) if metrics is not None else [
-        k for k in history if k != x and not k.startswith("val_")
-    ] or [k.removeprefix("val_") for k in history if k.startswith("val_")]
+    names = (
+        list(metrics)
+        if metrics is not None
+        else [k for k in history if k != x and not k.startswith("val_")]
+        or [k.removeprefix("val_") for k in history if k.startswith("val_")]
+    )
     fig = new_figure(4.5 * max(1, len(names)), 3.5)
     axes = fig.subplots(1, max(1, len(names)), squeeze=False)[0]
     for ax, name in zip(axes, names, strict=False):
         for key, label in ((name, "train"), (f"val_{name}", "validation")):
             if key in history:
                 ys = np.asarray(history[key], dtype=float)
-                xs = np.asarray(history[x], dtype=float) if x in history else np.arange(1, len(ys) + 1)
+                xs = (
+                    np.asarray(history[x], dtype=float)
+                    if x in history
+                    else np.arange(1, len(ys) + 1)
+                )
                 ok = np.isfinite(ys)
                 ax.plot(xs[ok], ys[ok], marker="o" if ok.sum() < 30 else None, ms=3, label=label)
         ax.set_xlabel(x)

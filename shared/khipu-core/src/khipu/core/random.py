@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import jax
+import jax.numpy as jnp
 import numpy as np
-
 from khipu.core.errors import KhipuError
 
 PRNGKey = jax.Array
@@ -17,10 +17,12 @@ def as_key(seed_or_key: int | jax.Array) -> PRNGKey:
     if isinstance(seed_or_key, (int, np.integer)):
         if seed_or_key < 0:
             raise KhipuError(f"seed must be a non-negative integer, got {seed_or_key}")
-        return jax.random.key(int(seed_or_key))
-    if jax.dtypes.issubdtype(seed_or_key.dtype, jax.dtypes.prng_key):
+        new: PRNGKey = jax.random.key(int(seed_or_key))
+        return new
+    if jnp.issubdtype(seed_or_key.dtype, jax.dtypes.prng_key):
         return seed_or_key
-    return jax.random.wrap_key_data(seed_or_key)
+    key: PRNGKey = jax.random.wrap_key_data(seed_or_key)
+    return key
 
 
 class KeySequence(Iterator[PRNGKey]):
@@ -37,12 +39,13 @@ class KeySequence(Iterator[PRNGKey]):
         self._key = as_key(seed_or_key)
 
     def __next__(self) -> PRNGKey:
-        self._key, sub = jax.random.split(self._key)
-        return sub
+        keys: PRNGKey = jax.random.split(self._key)
+        self._key = keys[0]
+        return keys[1]
 
     def take(self, n: int) -> PRNGKey:
         """Returns ``n`` fresh keys stacked into one key array of shape ``[n]``."""
-        keys = jax.random.split(self._key, n + 1)
+        keys: PRNGKey = jax.random.split(self._key, n + 1)
         self._key = keys[0]
         return keys[1:]
 

@@ -20,13 +20,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.sharding import Mesh
-from tqdm.auto import tqdm
-
 from khipu.core.checkpoint import load_checkpoint, save_checkpoint
 from khipu.core.data import Arrays, batches, num_batches, num_examples
 from khipu.core.errors import KhipuError, NonFiniteLossError
 from khipu.core.parallel import check_batch_size, data_mesh, replicate, shard_batch
 from khipu.core.random import PRNGKey, as_key
+from tqdm.auto import tqdm
 
 Params = Any
 Batch = Mapping[str, jax.Array]
@@ -91,9 +90,7 @@ def make_train_step(
 
     def step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
         rng, key = jax.random.split(state.rng)
-        (loss, (model_state, metrics)), grads = grad_fn(
-            state.params, state.model_state, key, batch
-        )
+        (loss, (model_state, metrics)), grads = grad_fn(state.params, state.model_state, key, batch)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         new_state = TrainState(params, opt_state, state.step + 1, rng, model_state)

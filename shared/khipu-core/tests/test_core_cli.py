@@ -1,0 +1,103 @@
+import argparse
+import subprocess
+import sys
+from importlib import metadata
+
+import pytest
+from khipu.core import cli
+from khipu.core.errors import KhipuError
+
+
+class FakeEntryPoint:
+    """Stands in for an installed practical's entry point."""
+
+    name = "demo"
+    dist = None
+
+    def load(self):  # type: ignore[no-untyped-def]
+        def run(args: argparse.Namespace) -> int:
+            if args.epochs > 5:
+                raise KhipuError("too many epochs for the demo")
+            print(f"ran with {args.epochs}")
+            return 0
+
+        def register(parser: argparse.ArgumentParser) -> None:
+            sub = parser.add_subparsers(dest="command", metavar="<command>")
+            go = sub.add_parser("go", help="run the demo")
+            go.add_argument("--epochs", type=cli.positive_int, default=1)
+            go.set_defaults(func=run)
+
+        return register
+
+
+@pytest.fixture
+def demo(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "installed_practicals", lambda: {"demo": FakeEntryPoint()})
+
+
+def test_registered_practical_runs(demo, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert cli.main(["demo", "go", "--epochs", "3"]) == 0
+    assert "ran with 3" in capsys.readouterr().out
+
+
+def test_khipu_error_is_one_line_and_non_zero(demo, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert cli.main(["demo", "go", "--epochs", "9"]) == 1
+    err = capsys.readouterr().err
+    assert err == "khipu: error: too many epochs for the demo\n"
+
+
+def test_bad_argument_value_is_one_line(demo, capsys) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["demo", "go", "--epochs", "-2"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "must be a positive integer, got -2" in err[0]
+
+
+def test_topic_without_command_prints_its_help(demo, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert cli.main(["demo"]) == 2
+    assert "go" in capsys.readouterr().out
+
+
+def test_help_lists_installed_practicals(demo, capsys) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    assert "demo" in out and "list" in out
+
+
+def test_argument_types() -> None:
+    assert cli.positive_float("0.5") == 0.5
+    assert cli.fraction("1") == 1.0
+    for fn, bad in [
+        (cli.positive_int, "x"),
+        (cli.positive_int, "0"),
+        (cli.non_negative_int, "-1"),
+        (cli.positive_float, "0"),
+        (cli.positive_float, "inf"),
+        (cli.fraction, "1.5"),
+        (cli.existing_file, "/no/such/file"),
+        (cli.existing_dir, "/no/such/dir"),
+    ]:
+        with pytest.raises(argparse.ArgumentTypeError):
+            fn(bad)
+
+
+def test_list_reports_real_installed_entry_points(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    for ep in metadata.entry_points(group=cli.ENTRY_POINT_GROUP):
+        assert ep.name in out
+        assert ep.dist is not None and ep.dist.version in out
+
+
+def test_khipu_command_is_installed() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "khipu.core.cli", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0
+    assert result.stdout.startswith("khipu-core ")
