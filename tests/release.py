@@ -1,0 +1,130 @@
+"""Release one package: ``hatch run release packages/khipu-cnn [--dry-run]``.
+
+1. its version (``__about__.py``, bumped with ``hatch version``) has a CHANGELOG section
+   and no tag ``<package>-v<version>`` yet;
+2. sdist + wheel are built into ``dist/<package>/``;
+3. the wheel is installed with its declared dependencies into a fresh venv (khipu-core
+   from the workspace's own wheel when it is not the package released), imported there,
+   and the package's tests run against that install;
+4. the tag ``<package>-v<version>`` is created (skipped with ``--dry-run``).
+
+The functions are reused by ``tests/test_isolation.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CORE = ROOT / "shared" / "khipu-core"
+
+
+def run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    print("+", " ".join(cmd), flush=True)
+    return subprocess.run(cmd, check=True, text=True, **kwargs)  # type: ignore[call-overload,no-any-return]
+
+
+def uv() -> str:
+    found = shutil.which("uv")
+    if found:
+        return found
+    try:
+        from uv import find_uv_bin  # the uv wheel ships its binary
+
+        return str(find_uv_bin())
+    except ImportError:
+        sys.exit("uv is needed: pip install uv")
+
+
+def version_of(package_dir: Path) -> tuple[str, str]:
+    """(distribution name, version) of a package folder."""
+    topic = package_dir.name.removeprefix("khipu-")
+    about = (package_dir / "src" / "khipu" / topic / "__about__.py").read_text()
+    match = re.search(r'__version__\s*=\s*"([^"]+)"', about)
+    if not match:
+        sys.exit(f"{package_dir}: no __version__ in __about__.py")
+    return package_dir.name, match.group(1)
+
+
+def check_changelog(package_dir: Path, version: str) -> None:
+    text = (package_dir / "CHANGELOG.md").read_text()
+    if not re.search(rf"^## \[?{re.escape(version)}\]?", text, flags=re.M):
+        sys.exit(f"{package_dir.name}: CHANGELOG.md has no section for {version}")
+
+
+def build(package_dir: Path, out_dir: Path, *, sdist: bool = True) -> Path:
+    """Builds the wheel (and sdist) of ``package_dir`` into ``out_dir``; returns the wheel."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    args = [uv(), "build", "--quiet", "--out-dir", str(out_dir), str(package_dir)]
+    if not sdist:
+        args.insert(2, "--wheel")
+    run(args)
+    name, version = version_of(package_dir)
+    wheels = sorted(out_dir.glob(f"{name.replace('-', '_')}-{version}-*.whl"))
+    if not wheels:
+        sys.exit(f"no wheel for {name} {version} in {out_dir}")
+    return wheels[-1]
+
+
+def fresh_venv(path: Path, wheel: Path, *, find_links: Path, extra: list[str] | None = None) -> Path:
+    """A new venv at ``path`` with ``wheel`` and its declared dependencies; returns its python."""
+    run([uv(), "venv", "--quiet", "--python", sys.executable, str(path)])
+    python = path / "bin" / "python"
+    run([uv(), "pip", "install", "--quiet", "--python", str(python), "--find-links", str(find_links),
+         str(wheel), *(extra or [])])
+    return python
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("package", type=Path, help="e.g. packages/khipu-cnn or shared/khipu-core")
+    parser.add_argument("--dry-run", action="store_true", help="check, build and test; no tag")
+    parser.add_argument("--pytest-args", default="", help="extra pytest arguments, e.g. '-m \"not slow\"'")
+    args = parser.parse_args(argv)
+    package_dir = (ROOT / args.package).resolve()
+    if not (package_dir / "pyproject.toml").is_file():
+        sys.exit(f"{args.package} is not a package folder")
+    name, version = version_of(package_dir)
+    tag = f"{name}-v{version}"
+    check_changelog(package_dir, version)
+    tags = run(["git", "-C", str(ROOT), "tag", "--list", tag], capture_output=True).stdout.split()
+    if tag in tags:
+        sys.exit(f"tag {tag} exists already: bump the version first (cd {args.package} && hatch version minor)")
+    if not args.dry_run:
+        dirty = run(["git", "-C", str(ROOT), "status", "--porcelain", str(package_dir)], capture_output=True).stdout
+        if dirty.strip():
+            sys.exit(f"{args.package} has uncommitted changes; commit them before releasing")
+
+    dist = ROOT / "dist" / name
+    shutil.rmtree(dist, ignore_errors=True)
+    wheel = build(package_dir, dist)
+    links = dist
+    if package_dir != CORE:
+        build(CORE, dist / "core", sdist=False)
+        links = dist / "core"
+    with tempfile.TemporaryDirectory(prefix=f"release-{name}-") as tmp:
+        python = fresh_venv(Path(tmp) / "venv", wheel, find_links=links, extra=["pytest", "pytest-benchmark"])
+        topic = name.removeprefix("khipu-")
+        run([str(python), "-c", f"import khipu.{topic} as m; print(m.__name__, m.__version__)"])
+        tests = package_dir / "tests"
+        # run from an empty folder so the source tree is not importable: the wheel is tested
+        run([str(python), "-m", "pytest", "-c", str(ROOT / ".pytest.ini"), "--rootdir", str(ROOT),
+             str(tests), "-q", *shlex.split(args.pytest_args)], cwd=tmp)
+    print(f"{name} {version}: built {wheel.name} and its sdist; tests pass in a fresh venv")
+    if args.dry_run:
+        print(f"dry run: tag {tag} not created")
+    else:
+        run(["git", "-C", str(ROOT), "tag", "-a", tag, "-m", f"{name} {version}"])
+        print(f"tagged {tag}; publish with: uv publish {dist}/*")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
