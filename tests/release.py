@@ -73,12 +73,26 @@ def build(package_dir: Path, out_dir: Path, *, sdist: bool = True) -> Path:
     return wheels[-1]
 
 
-def fresh_venv(path: Path, wheel: Path, *, find_links: Path, extra: list[str] | None = None) -> Path:
+def fresh_venv(
+    path: Path, wheel: Path, *, find_links: Path, extra: list[str] | None = None
+) -> Path:
     """A new venv at ``path`` with ``wheel`` and its declared dependencies; returns its python."""
     run([uv(), "venv", "--quiet", "--python", sys.executable, str(path)])
     python = path / "bin" / "python"
-    run([uv(), "pip", "install", "--quiet", "--python", str(python), "--find-links", str(find_links),
-         str(wheel), *(extra or [])])
+    run(
+        [
+            uv(),
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(python),
+            "--find-links",
+            str(find_links),
+            str(wheel),
+            *(extra or []),
+        ]
+    )
     return python
 
 
@@ -86,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("package", type=Path, help="e.g. packages/khipu-cnn or shared/khipu-core")
     parser.add_argument("--dry-run", action="store_true", help="check, build and test; no tag")
-    parser.add_argument("--pytest-args", default="", help="extra pytest arguments, e.g. '-m \"not slow\"'")
+    parser.add_argument(
+        "--pytest-args", default="", help="extra pytest arguments, e.g. '-m \"not slow\"'"
+    )
     args = parser.parse_args(argv)
     package_dir = (ROOT / args.package).resolve()
     if not (package_dir / "pyproject.toml").is_file():
@@ -96,9 +112,13 @@ def main(argv: list[str] | None = None) -> int:
     check_changelog(package_dir, version)
     tags = run(["git", "-C", str(ROOT), "tag", "--list", tag], capture_output=True).stdout.split()
     if tag in tags:
-        sys.exit(f"tag {tag} exists already: bump the version first (cd {args.package} && hatch version minor)")
+        sys.exit(
+            f"tag {tag} exists already: bump the version first (cd {args.package} && hatch version minor)"
+        )
     if not args.dry_run:
-        dirty = run(["git", "-C", str(ROOT), "status", "--porcelain", str(package_dir)], capture_output=True).stdout
+        dirty = run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", str(package_dir)], capture_output=True
+        ).stdout
         if dirty.strip():
             sys.exit(f"{args.package} has uncommitted changes; commit them before releasing")
 
@@ -110,13 +130,28 @@ def main(argv: list[str] | None = None) -> int:
         build(CORE, dist / "core", sdist=False)
         links = dist / "core"
     with tempfile.TemporaryDirectory(prefix=f"release-{name}-") as tmp:
-        python = fresh_venv(Path(tmp) / "venv", wheel, find_links=links, extra=["pytest", "pytest-benchmark"])
+        python = fresh_venv(
+            Path(tmp) / "venv", wheel, find_links=links, extra=["pytest", "pytest-benchmark"]
+        )
         topic = name.removeprefix("khipu-")
         run([str(python), "-c", f"import khipu.{topic} as m; print(m.__name__, m.__version__)"])
         tests = package_dir / "tests"
         # run from an empty folder so the source tree is not importable: the wheel is tested
-        run([str(python), "-m", "pytest", "-c", str(ROOT / ".pytest.ini"), "--rootdir", str(ROOT),
-             str(tests), "-q", *shlex.split(args.pytest_args)], cwd=tmp)
+        run(
+            [
+                str(python),
+                "-m",
+                "pytest",
+                "-c",
+                str(ROOT / ".pytest.ini"),
+                "--rootdir",
+                str(ROOT),
+                str(tests),
+                "-q",
+                *shlex.split(args.pytest_args),
+            ],
+            cwd=tmp,
+        )
     print(f"{name} {version}: built {wheel.name} and its sdist; tests pass in a fresh venv")
     if args.dry_run:
         print(f"dry run: tag {tag} not created")

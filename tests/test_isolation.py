@@ -70,8 +70,9 @@ print(json.dumps({m: importlib.util.find_spec(m) is not None for m in heavy}))
 
 
 def _probe(python: Path, modules: list[str]) -> dict[str, bool]:
-    out = subprocess.run([str(python), "-c", PROBE, json.dumps(modules)],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [str(python), "-c", PROBE, json.dumps(modules)], capture_output=True, text=True, check=True
+    ).stdout
     return json.loads(out)  # type: ignore[no-any-return]
 
 
@@ -83,8 +84,12 @@ def test_core_alone(release, core_wheel, tmp_path) -> None:  # type: ignore[no-u
     present = _probe(python, list(HEAVY))
     assert not any(present.values()), f"khipu-core alone pulled in {present}"
     # an optional extra that is missing is named in the error
-    result = subprocess.run([str(python), "-c", "import khipu.core as kc; kc.load_dataset('digits')"],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [str(python), "-c", "import khipu.core as kc; kc.load_dataset('digits')"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode != 0
     assert "pip install 'khipu-core[digits]'" in result.stderr
 

@@ -21,7 +21,10 @@ def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.Argument
 
 def test_help_lists_exactly_the_installed_practicals() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "khipu.core.cli", "--help"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "khipu.core.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     installed = {ep.name for ep in metadata.entry_points(group=cli.ENTRY_POINT_GROUP)}
     listed = set(_subcommands(cli.build_parser())) - {"list"}
@@ -54,5 +57,7 @@ def test_every_command_has_help(practical, capsys) -> None:  # type: ignore[no-u
 def test_run_commands_take_out(practical) -> None:  # type: ignore[no-untyped-def]
     topics = _subcommands(cli.build_parser())
     commands = _subcommands(topics[practical.topic])
-    with_out = [name for name, p in commands.items() if any("--out" in a.option_strings for a in p._actions)]
+    with_out = [
+        name for name, p in commands.items() if any("--out" in a.option_strings for a in p._actions)
+    ]
     assert with_out, f"no khipu {practical.topic} command takes --out"

@@ -43,7 +43,12 @@ def test_package_shape(package) -> None:  # type: ignore[no-untyped-def]
     p = package.path
     for name in ("pyproject.toml", "README.md", "CHANGELOG.md"):
         assert (p / name).is_file(), f"{p.name} lacks {name}"
-    for name in ("__init__.py", "__about__.py", "py.typed", "cli.py" if not package.is_core else "train.py"):
+    for name in (
+        "__init__.py",
+        "__about__.py",
+        "py.typed",
+        "cli.py" if not package.is_core else "train.py",
+    ):
         assert (package.src / name).is_file(), f"{package.dist} lacks {name}"
     assert not (p / "src" / "khipu" / "__init__.py").exists(), "khipu is a PEP 420 namespace"
     assert list((p / "tests").glob("test_*.py")), f"{package.dist} has no tests"
@@ -55,7 +60,9 @@ def test_package_shape(package) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_test_file_names_are_unique_across_the_repo() -> None:
-    names = [f.name for f in ROOT.glob("*/*/tests/test_*.py")] + [f.name for f in ROOT.glob("tests/test_*.py")]
+    names = [f.name for f in ROOT.glob("*/*/tests/test_*.py")] + [
+        f.name for f in ROOT.glob("tests/test_*.py")
+    ]
     dupes = {n for n in names if names.count(n) > 1}
     assert not dupes, f"test modules must have unique names: {dupes}"
 
@@ -103,7 +110,9 @@ def test_declares_what_it_imports(package) -> None:  # type: ignore[no-untyped-d
     declared = set(base) | set(extras)
     dists = metadata.packages_distributions()
     imported_tops = {name.split(".")[0] for name in _imports(package.path / "src")}
-    lazily = {s.split(".")[0] for s in _string_constants(package.path / "src") if s.split(".")[0] in dists}
+    lazily = {
+        s.split(".")[0] for s in _string_constants(package.path / "src") if s.split(".")[0] in dists
+    }
     undeclared = []
     for top in sorted(imported_tops | lazily):
         if top in sys.stdlib_module_names or top in ("khipu", "__future__"):
@@ -115,7 +124,8 @@ def test_declares_what_it_imports(package) -> None:  # type: ignore[no-untyped-d
             undeclared.append(f"{top} ({'/'.join(sorted(providers))})")
     assert not undeclared, f"{package.dist} imports undeclared distributions: {undeclared}"
     runtime_only = {
-        n.lower() for n in package.pyproject.get("tool", {}).get("khipu", {}).get("runtime-only", [])
+        n.lower()
+        for n in package.pyproject.get("tool", {}).get("khipu", {}).get("runtime-only", [])
     }
     used = set()
     for top in imported_tops | lazily:
@@ -133,7 +143,9 @@ def test_practical_pins_core_as_a_compatible_range(practical) -> None:  # type: 
     spec = base["khipu-core"].specifier
     core_version = (ROOT / "shared/khipu-core/src/khipu/core/__about__.py").read_text()
     core_version = re.search(r'"([^"]+)"', core_version).group(1)  # type: ignore[union-attr]
-    assert spec.contains(core_version), f"{practical.dist} pins khipu-core {spec}, core is {core_version}"
+    assert spec.contains(core_version), (
+        f"{practical.dist} pins khipu-core {spec}, core is {core_version}"
+    )
     assert any(s.operator == "<" for s in spec), f"{practical.dist}: give khipu-core an upper bound"
     assert not any(s.operator == "==" for s in spec), "pin a range, not an exact version"
 
@@ -164,7 +176,9 @@ def test_root_readme_starts_with_the_two_commands_and_ci_runs_the_second() -> No
     readme = (ROOT / "README.md").read_text()
     blocks = re.findall(r"```(?:bash|sh|console)?\n(.*?)```", readme, flags=re.S)
     assert blocks, "README has no command block"
-    commands = [line.strip() for line in blocks[0].splitlines() if line.strip() and not line.startswith("#")]
+    commands = [
+        line.strip() for line in blocks[0].splitlines() if line.strip() and not line.startswith("#")
+    ]
     assert len(commands) == 2, f"README's first block should hold exactly two commands: {commands}"
     run_cmd, test_cmd = commands
     assert "hatch run khipu" in run_cmd and "--out" in run_cmd
