@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     tags = run(["git", "-C", str(ROOT), "tag", "--list", tag], capture_output=True).stdout.split()
     if tag in tags:
         sys.exit(
-            f"tag {tag} exists already: bump the version first (cd {args.package} && hatch version minor)"
+            f"tag {tag} exists already: bump the version first "
+            f"(cd {args.package} && hatch version minor)"
         )
     if not args.dry_run:
         dirty = run(

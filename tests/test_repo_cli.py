@@ -8,7 +8,6 @@ import sys
 from importlib import metadata
 
 import pytest
-
 from khipu.core import cli
 
 

@@ -16,10 +16,9 @@ import time
 
 import jax
 import jax.numpy as jnp
+import khipu.core as kc
 import numpy as np
 import optax
-
-import khipu.core as kc
 
 
 def matmul_gflops(n: int) -> float:
