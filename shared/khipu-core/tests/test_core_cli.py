@@ -1,4 +1,5 @@
 import argparse
+import json
 import subprocess
 import sys
 from importlib import metadata
@@ -101,3 +102,21 @@ def test_khipu_command_is_installed() -> None:
     )
     assert result.returncode == 0
     assert result.stdout.startswith("khipu-core ")
+
+
+def test_start_run_writes_config_with_every_argument(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    parser = cli.ArgumentParser(prog="khipu demo go")
+    cli.add_run_arguments(parser, seed=5)
+    parser.add_argument("--epochs", type=cli.positive_int, default=2)
+    args = parser.parse_args(["--out", str(tmp_path / "run")])
+    out = cli.start_run(args, dataset="digits")
+    config = json.loads((out / "config.json").read_text())
+    assert config["seed"] == 5
+    assert config["epochs"] == 2
+    assert config["dataset"] == "digits"
+    assert config["out"] == str(tmp_path / "run")
+    assert "khipu-core" in config["versions"]
+    (out / "metrics.json").write_text("{}")
+    again = parser.parse_args(["--out", str(out)])
+    with pytest.raises(KhipuError, match="--overwrite"):
+        cli.start_run(again)

@@ -145,6 +145,10 @@ def test_bad_arguments_are_clear(regression_data, fresh_state) -> None:  # type:
 def test_resume_in_process_matches_uninterrupted(tmp_path, regression_data, fresh_state) -> None:  # type: ignore[no-untyped-def]
     full = _fit(fresh_state, regression_data, epochs=4)
     _fit(fresh_state, regression_data, epochs=2, checkpoint_dir=tmp_path)
+    meta = kc.read_metadata(tmp_path / "last.npz")
+    assert meta["epoch"] == 2
+    assert meta["step"] == 2 * 8
+    assert meta["versions"]["khipu-core"] == kc.__version__
     resumed = _fit(fresh_state, regression_data, epochs=4, checkpoint_dir=tmp_path, resume=True)
     np.testing.assert_array_equal(full.state.params["w"], resumed.state.params["w"])
     assert resumed.history["loss"] == full.history["loss"]

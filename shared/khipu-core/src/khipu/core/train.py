@@ -25,6 +25,7 @@ from khipu.core.data import Arrays, batches, num_batches, num_examples
 from khipu.core.errors import KhipuError, NonFiniteLossError
 from khipu.core.parallel import check_batch_size, data_mesh, replicate, shard_batch
 from khipu.core.random import PRNGKey, as_key
+from khipu.core.rundir import package_versions
 from tqdm.auto import tqdm
 
 Params = Any
@@ -248,6 +249,7 @@ def fit(
     best_epoch, bad_epochs, epoch, stopped_early = 0, 0, 0, False
     best_state = state
     ckpt = Path(checkpoint_dir) / "last.npz" if checkpoint_dir is not None else None
+    versions = package_versions() if ckpt is not None else {}
     if resume and ckpt is not None and ckpt.exists():
         restored, meta = load_checkpoint(ckpt, {"state": state, "best": state})
         state, best_state = restored["state"], restored["best"]
@@ -314,6 +316,8 @@ def fit(
                         "best_value": best_value,
                         "bad_epochs": bad_epochs,
                         "stopped_early": stopped_early,
+                        "step": int(state.step),
+                        "versions": versions,
                     },
                 )
             if on_epoch_end is not None:
