@@ -1,0 +1,171 @@
+"""khipu.bias: stereotypes and bias in word embeddings and language models.
+
+Measure (WEAT, SEAT, projections, direct bias, analogies, CrowS-Pairs, phrase ranking),
+compare methods, try hard debiasing and see its limits -- with missing vocabulary always
+reported by name, the paper's effect size (ddof = 1) and real permutation p-values.
+
+>>> import khipu.bias as kb
+>>> emb = kb.default_embeddings()                    # offline CBOW word2vec, cached
+>>> r = kb.weat(emb, kb.get_test("en-gender-career"))
+>>> print(r.summary())
+"""
+
+from khipu.bias.__about__ import __version__
+from khipu.bias.analogies import AnalogyEvaluation, analogy, evaluate_analogies
+from khipu.bias.data import (
+    CbowModel,
+    ModelConfig,
+    cache_dir,
+    corpus_sentences,
+    default_embeddings,
+    default_model,
+    train_cbow,
+)
+from khipu.bias.debias import (
+    Recoverability,
+    equalize,
+    hard_debias,
+    kmeans,
+    neutralize,
+    recoverability,
+)
+from khipu.bias.directions import (
+    BiasDirection,
+    Projection,
+    bias_direction,
+    direct_bias,
+    direction_from_pair,
+    direction_from_sums,
+    direction_pca,
+    project,
+)
+from khipu.bias.embeddings import (
+    Lookup,
+    MissingWordsError,
+    WordEmbeddings,
+    load_embeddings,
+    strip_accents,
+)
+from khipu.bias.lm import (
+    CbowScorer,
+    HFMaskedLMScorer,
+    MaskedScorer,
+    PairsResult,
+    SentencePair,
+    builtin_pairs,
+    compare_pairs,
+    get_scorer,
+    load_pairs,
+    pseudo_log_likelihood,
+    rank_fillers,
+    shared_pll,
+)
+from khipu.bias.plots import (
+    plot_explained_variance,
+    plot_pairs,
+    plot_projection_bars,
+    plot_projection_plane,
+    plot_weat,
+)
+from khipu.bias.sentences import MeanWordVectorEncoder, SentenceEncoder, seat
+from khipu.bias.weat import (
+    PermutationTest,
+    WeatResult,
+    association,
+    permutation_test,
+    sample_partitions,
+    weat,
+    weat_effect_size,
+    weat_from_vectors,
+    weat_statistic,
+)
+from khipu.bias.wordsets import (
+    WeatTest,
+    WordSet,
+    analogy_family_pairs,
+    available_tests,
+    caliskan_test,
+    definitional_pairs,
+    equalize_pairs,
+    example_sets,
+    gender_specific_words,
+    get_test,
+    load_weat_test,
+    load_word_sets,
+    make_test,
+)
+
+__all__ = [
+    "AnalogyEvaluation",
+    "BiasDirection",
+    "CbowModel",
+    "CbowScorer",
+    "HFMaskedLMScorer",
+    "Lookup",
+    "MaskedScorer",
+    "MeanWordVectorEncoder",
+    "MissingWordsError",
+    "ModelConfig",
+    "PairsResult",
+    "PermutationTest",
+    "Projection",
+    "Recoverability",
+    "SentenceEncoder",
+    "SentencePair",
+    "WeatResult",
+    "WeatTest",
+    "WordEmbeddings",
+    "WordSet",
+    "__version__",
+    "analogy",
+    "analogy_family_pairs",
+    "association",
+    "available_tests",
+    "bias_direction",
+    "builtin_pairs",
+    "cache_dir",
+    "caliskan_test",
+    "compare_pairs",
+    "corpus_sentences",
+    "default_embeddings",
+    "default_model",
+    "definitional_pairs",
+    "direct_bias",
+    "direction_from_pair",
+    "direction_from_sums",
+    "direction_pca",
+    "equalize",
+    "equalize_pairs",
+    "evaluate_analogies",
+    "example_sets",
+    "gender_specific_words",
+    "get_scorer",
+    "get_test",
+    "hard_debias",
+    "kmeans",
+    "load_embeddings",
+    "load_pairs",
+    "load_weat_test",
+    "load_word_sets",
+    "make_test",
+    "neutralize",
+    "permutation_test",
+    "plot_explained_variance",
+    "plot_pairs",
+    "plot_projection_bars",
+    "plot_projection_plane",
+    "plot_weat",
+    "project",
+    "pseudo_log_likelihood",
+    "rank_fillers",
+    "recoverability",
+    "sample_partitions",
+    "seat",
+    "shared_pll",
+    "strip_accents",
+    "train_cbow",
+    "weat",
+    "weat_effect_size",
+    "weat_from_vectors",
+    "weat_statistic",
+]

@@ -1,0 +1,362 @@
+"""Word embeddings: loading, preprocessing, unit normalisation and honest vocabulary look-up.
+
+A :class:`WordEmbeddings` is a vocabulary (``words``) and a float32 matrix
+``vectors [V, D]``. It is loaded from word2vec (text or binary), GloVe (text
+without a header line) or fastText ``.vec`` files through gensim's
+``KeyedVectors`` -- never by unpickling a file unless the caller asks for it.
+Look-ups report which words are missing instead of silently dropping them.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+import khipu.core as kc
+
+EmbeddingFormat = Literal["word2vec", "word2vec-bin", "glove", "fasttext", "gensim"]
+FORMATS: tuple[str, ...] = ("word2vec", "word2vec-bin", "glove", "fasttext", "gensim")
+DEFAULT_MAX_MISSING = 0.2
+
+
+class MissingWordsError(kc.KhipuError):
+    """Too many words of a word set are not in the embedding's vocabulary."""
+
+    def __init__(self, message: str, missing: Mapping[str, Sequence[str]]) -> None:
+        super().__init__(message)
+        self.missing = {k: list(v) for k, v in missing.items()}
+
+
+def strip_accents(text: str) -> str:
+    """Removes combining accents: ``"canción" -> "cancion"``, ``"niño" -> "nino"``."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return unicodedata.normalize(
+        "NFC", "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    )
+
+
+def preprocess_word(word: str, *, lowercase: bool = False, accents: bool = True) -> str:
+    """The form of ``word`` used as a key: optionally lowercased and without accents."""
+    word = word.strip()
+    if lowercase:
+        word = word.lower()
+    if not accents:
+        word = strip_accents(word)
+    return word
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows of ``x [N, D]`` scaled to unit L2 norm (zero rows stay zero)."""
+    x = np.asarray(x, dtype=np.float64)
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """The result of looking up named word sets: what was found and what was missing.
+
+    Attributes:
+      found: per set, the words found (in their original spelling, input order).
+      missing: per set, the words not in the vocabulary (in input order).
+    """
+
+    found: dict[str, list[str]]
+    missing: dict[str, list[str]]
+
+    @property
+    def n_missing(self) -> int:
+        """Total number of missing words over all sets."""
+        return sum(len(v) for v in self.missing.values())
+
+    def describe_missing(self) -> str:
+        """``"Flowers: aster, crocus; Insects: gnat"`` (empty string when nothing is missing)."""
+        return "; ".join(f"{k}: {', '.join(v)}" for k, v in self.missing.items() if v)
+
+
+@dataclass(frozen=True)
+class WordEmbeddings:
+    """A vocabulary and its vectors.
+
+    Attributes:
+      words: the vocabulary, in file order (usually by decreasing frequency).
+      vectors: float32 ``[V, D]``.
+      name: where the vectors came from (shown in reports and figures).
+      lowercase: look-ups lowercase the query (the vocabulary was lowercased at load time).
+      accents: ``False`` when accents were stripped (look-ups strip them too).
+    """
+
+    words: tuple[str, ...]
+    vectors: np.ndarray
+    name: str = "embeddings"
+    lowercase: bool = False
+    accents: bool = True
+    index: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        vectors = np.asarray(self.vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[0] != len(self.words):
+            raise kc.KhipuError(
+                f"vectors must be [V, D] with V = {len(self.words)} words, got {vectors.shape}"
+            )
+        if not np.all(np.isfinite(vectors)):
+            raise kc.KhipuError(f"{self.name}: the vectors contain NaN or infinite values")
+        object.__setattr__(self, "vectors", vectors)
+        index: dict[str, int] = {}
+        for i, w in enumerate(self.words):
+            index.setdefault(w, i)
+        object.__setattr__(self, "index", index)
+
+    # --- basic access ----------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    @property
+    def dim(self) -> int:
+        """Vector dimension D."""
+        return int(self.vectors.shape[1])
+
+    def key(self, word: str) -> str:
+        """The vocabulary key of ``word`` after this embedding's preprocessing."""
+        return preprocess_word(word, lowercase=self.lowercase, accents=self.accents)
+
+    def __contains__(self, word: object) -> bool:
+        return isinstance(word, str) and self.key(word) in self.index
+
+    def vector(self, word: str) -> np.ndarray:
+        """The vector of one word.
+
+        Raises:
+          MissingWordsError: the word is not in the vocabulary.
+        """
+        k = self.key(word)
+        if k not in self.index:
+            raise MissingWordsError(f"{word!r} is not in the vocabulary of {self.name}", {"": [word]})
+        return self.vectors[self.index[k]]
+
+    def matrix(self, words: Sequence[str]) -> np.ndarray:
+        """Vectors ``[N, D]`` of ``words`` (all must be present)."""
+        missing = [w for w in words if w not in self]
+        if missing:
+            raise MissingWordsError(
+                f"not in the vocabulary of {self.name}: {', '.join(missing)}", {"": missing}
+            )
+        return self.vectors[[self.index[self.key(w)] for w in words]]
+
+    def is_normalized(self, atol: float = 1e-4) -> bool:
+        """Whether every vector has unit norm."""
+        return bool(np.allclose(np.linalg.norm(self.vectors, axis=1), 1.0, atol=atol))
+
+    def normalized(self) -> WordEmbeddings:
+        """A copy with every vector scaled to unit norm (cosine = dot product)."""
+        return self.with_vectors(unit_rows(self.vectors))
+
+    def with_vectors(self, vectors: np.ndarray, *, name: str | None = None) -> WordEmbeddings:
+        """The same vocabulary with new vectors (e.g. after debiasing)."""
+        return WordEmbeddings(
+            self.words,
+            np.asarray(vectors, dtype=np.float32),
+            name=self.name if name is None else name,
+            lowercase=self.lowercase,
+            accents=self.accents,
+        )
+
+    # --- honest look-up ----------------------------------------------------------------
+
+    def lookup(
+        self,
+        word_sets: Mapping[str, Sequence[str]],
+        *,
+        max_missing: float | None = DEFAULT_MAX_MISSING,
+    ) -> Lookup:
+        """Splits every named word set into found and missing words.
+
+        Args:
+          word_sets: ``{set name: words}``.
+          max_missing: the largest allowed fraction of missing words per set
+            (``None``: no limit). An empty set is always an error.
+
+        Returns:
+          A :class:`Lookup` naming the missing words of each set.
+
+        Raises:
+          KhipuError: a set is empty.
+          MissingWordsError: a set lost more than ``max_missing`` of its words, or
+            all of them.
+        """
+        found: dict[str, list[str]] = {}
+        missing: dict[str, list[str]] = {}
+        for name, words in word_sets.items():
+            words = list(words)
+            if not words:
+                raise kc.KhipuError(f"word set {name!r} is empty")
+            found[name] = [w for w in words if w in self]
+            missing[name] = [w for w in words if w not in self]
+        result = Lookup(found, missing)
+        for name, words in word_sets.items():
+            n, lost = len(list(words)), len(missing[name])
+            too_many = max_missing is not None and lost / n > max_missing
+            if lost == n or too_many:
+                limit = "" if max_missing is None else f" (limit {max_missing:.0%})"
+                raise MissingWordsError(
+                    f"{lost} of {n} words of {name!r} are not in the vocabulary of "
+                    f"{self.name}{limit}: {', '.join(missing[name])}. Use embeddings that "
+                    "cover these words (--embeddings FILE), other word sets, or raise the "
+                    "limit (max_missing / --max-missing)",
+                    missing,
+                )
+        return result
+
+    # --- neighbours --------------------------------------------------------------------
+
+    def similarities(self, vector: np.ndarray) -> np.ndarray:
+        """Cosine similarity ``[V]`` of every vocabulary vector with ``vector``."""
+        v = unit_rows(np.asarray(vector, dtype=np.float64)[None, :])[0]
+        return unit_rows(self.vectors) @ v
+
+    def most_similar(
+        self, query: str | np.ndarray, *, topn: int = 10, exclude: Iterable[str] = ()
+    ) -> list[tuple[str, float]]:
+        """The ``topn`` nearest words by cosine similarity to a word or a vector."""
+        vec = self.vector(query) if isinstance(query, str) else np.asarray(query)
+        sims = self.similarities(vec)
+        skip = {self.index[self.key(w)] for w in exclude if w in self}
+        if isinstance(query, str):
+            skip.add(self.index[self.key(query)])
+        order = np.argsort(-sims, kind="stable")
+        out = [(self.words[i], float(sims[i])) for i in order[: topn + len(skip)] if i not in skip]
+        return out[:topn]
+
+    # --- gensim interop ------------------------------------------------------------------
+
+    def to_keyed_vectors(self) -> Any:
+        """A gensim ``KeyedVectors`` holding the same vocabulary and vectors."""
+        from gensim.models import KeyedVectors
+
+        kv = KeyedVectors(vector_size=self.dim)
+        kv.add_vectors(list(self.words), self.vectors)
+        return kv
+
+    @classmethod
+    def from_keyed_vectors(
+        cls,
+        kv: Any,
+        *,
+        name: str = "embeddings",
+        lowercase: bool = False,
+        strip_accents: bool = False,
+        normalize: bool = True,
+    ) -> WordEmbeddings:
+        """Wraps a gensim ``KeyedVectors`` (or anything with ``index_to_key`` and ``vectors``).
+
+        Args:
+          kv: the gensim vectors.
+          name: a label for reports.
+          lowercase: lowercase the vocabulary (and every later query).
+          strip_accents: remove accents from the vocabulary (and every later query).
+          normalize: scale every vector to unit norm.
+
+        When preprocessing maps several words to one key (``"Paris"``, ``"paris"``),
+        the first one in file order wins, as frequency-sorted files put the most
+        frequent spelling first.
+        """
+        words = [str(w) for w in kv.index_to_key]
+        vectors = np.asarray(kv.vectors, dtype=np.float32)
+        if lowercase or strip_accents:
+            keys = [preprocess_word(w, lowercase=lowercase, accents=not strip_accents) for w in words]
+            seen: dict[str, int] = {}
+            for i, k in enumerate(keys):
+                seen.setdefault(k, i)
+            rows = sorted(seen.values())
+            words = [keys[i] for i in rows]
+            vectors = vectors[rows]
+        emb = cls(
+            tuple(words), vectors, name=name, lowercase=lowercase, accents=not strip_accents
+        )
+        return emb.normalized() if normalize else emb
+
+    def save_word2vec(self, path: str | Path, *, binary: bool = False) -> Path:
+        """Writes the vectors in word2vec format (text or binary), readable by any tool."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.to_keyed_vectors().save_word2vec_format(str(path), binary=binary)
+        return path
+
+
+def load_embeddings(
+    path: str | Path,
+    format: EmbeddingFormat = "word2vec",
+    *,
+    lowercase: bool = False,
+    strip_accents: bool = False,
+    normalize: bool = True,
+    limit: int | None = None,
+    allow_pickle: bool = False,
+) -> WordEmbeddings:
+    """Loads word vectors from a file through gensim.
+
+    Args:
+      path: the file.
+      format: ``"word2vec"`` (text with a ``V D`` header), ``"word2vec-bin"`` (binary),
+        ``"glove"`` (text, no header), ``"fasttext"`` (a ``.vec`` file: word2vec text),
+        or ``"gensim"`` (a ``KeyedVectors.save`` file, which is a pickle: only with
+        ``allow_pickle=True``, for files you made yourself).
+      lowercase: lowercase the vocabulary and later queries.
+      strip_accents: strip accents from the vocabulary and later queries.
+      normalize: scale every vector to unit norm.
+      limit: read only the first ``limit`` vectors (the most frequent words).
+      allow_pickle: allow ``format="gensim"``. Unpickling runs code from the file.
+
+    Raises:
+      KhipuError: the file is missing, unreadable or not in ``format``; an unknown format.
+    """
+    from gensim.models import KeyedVectors
+
+    path = Path(path)
+    if format not in FORMATS:
+        raise kc.UnknownNameError("embedding format", str(format), list(FORMATS))
+    if not path.is_file():
+        raise kc.KhipuError(f"embedding file {path} does not exist")
+    if limit is not None and limit <= 0:
+        raise kc.KhipuError(f"limit must be positive, got {limit}")
+    if format == "gensim" and not allow_pickle:
+        raise kc.KhipuError(
+            f"{path}: gensim's native format is a pickle, which can run code when loaded; "
+            "pass allow_pickle=True only for files you made yourself, or save the vectors "
+            "in word2vec format"
+        )
+    try:
+        if format == "gensim":
+            kv = KeyedVectors.load(str(path))
+        else:
+            kv = KeyedVectors.load_word2vec_format(
+                str(path),
+                binary=format == "word2vec-bin",
+                no_header=format == "glove",
+                limit=limit,
+                unicode_errors="strict",
+            )
+    except (ValueError, UnicodeDecodeError, EOFError, IndexError, TypeError, OSError) as exc:
+        hint = {
+            "word2vec": "a text file whose first line is '<words> <dimension>'",
+            "fasttext": "a .vec text file whose first line is '<words> <dimension>'",
+            "word2vec-bin": "a binary word2vec file",
+            "glove": "a text file of 'word x1 x2 ...' lines without a header",
+            "gensim": "a file written by KeyedVectors.save",
+        }[format]
+        raise kc.KhipuError(
+            f"could not read {path} as {format} ({hint}): {type(exc).__name__}: {exc}"
+        ) from exc
+    except Exception as exc:  # gensim raises bare errors on some corrupt files
+        raise kc.KhipuError(f"could not read {path} as {format}: {type(exc).__name__}: {exc}") from exc
+    if len(kv.index_to_key) == 0:
+        raise kc.KhipuError(f"{path} holds no vectors")
+    return WordEmbeddings.from_keyed_vectors(
+        kv, name=path.name, lowercase=lowercase, strip_accents=strip_accents, normalize=normalize
+    )

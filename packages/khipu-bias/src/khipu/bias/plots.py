@@ -1,0 +1,164 @@
+"""The practical's pictures (matplotlib figures without pyplot; saved as PNG when given a path).
+
+* :func:`plot_projection_bars`: EDIA's 2-space view -- the words most extreme at each end of
+  one direction.
+* :func:`plot_projection_plane`: EDIA's 4-space view -- two directions at once, read by
+  quadrants (intersectional questions: gender x class, gender x age...).
+* :func:`plot_weat`: per target word, the cosines with A and with B (their mean difference is
+  s(w, A, B)), and the permutation null distribution against the observed statistic.
+* :func:`plot_explained_variance`: PCA over definitional pairs.
+* :func:`plot_pairs`: CrowS-Pairs share per bias type against the 50 % line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+import khipu.core as kc
+from khipu.bias.directions import BiasDirection, Projection
+from khipu.bias.lm import PairsResult
+from khipu.bias.weat import WeatResult
+
+_FIRST, _SECOND = "tab:orange", "tab:blue"
+
+
+def _done(fig: Figure, path: str | Path | None) -> Figure:
+    if path is not None:
+        kc.save_figure(fig, path)
+    return fig
+
+
+def plot_projection_bars(
+    projection: Projection,
+    *,
+    n: int = 10,
+    title: str | None = None,
+    path: str | Path | None = None,
+) -> Figure:
+    """Horizontal bars of the ``n`` most positive and ``n`` most negative words."""
+    ranked = projection.ranked()
+    if len(ranked) > 2 * n:
+        ranked = ranked[:n] + ranked[-n:]
+    words = [w for w, _ in ranked][::-1]
+    scores = np.array([s for _, s in ranked])[::-1]
+    fig = kc.new_figure(6.0, max(2.5, 0.28 * len(words) + 1.0))
+    ax = fig.add_subplot()
+    ax.barh(words, scores, color=[_FIRST if s > 0 else _SECOND for s in scores])
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel(f"cosine with the direction   ({projection.label})" if projection.label
+                  else "cosine with the direction")
+    ax.set_title(title or "Words along the bias direction")
+    if projection.missing:
+        fig.text(0.01, 0.005, "missing: " + ", ".join(projection.missing[:15])
+                 + (" ..." if len(projection.missing) > 15 else ""), fontsize=7, color="gray")
+    return _done(fig, path)
+
+
+def plot_projection_plane(
+    x: Projection,
+    y: Projection,
+    *,
+    title: str | None = None,
+    path: str | Path | None = None,
+) -> Figure:
+    """Each word at (cos with direction x, cos with direction y), with quadrant lines."""
+    ys = y.as_dict()
+    words = [w for w in x.words if w in ys]
+    px = np.array([x.as_dict()[w] for w in words])
+    py = np.array([ys[w] for w in words])
+    fig = kc.new_figure(6.5, 6.0)
+    ax = fig.add_subplot()
+    ax.axhline(0, color="gray", lw=0.8)
+    ax.axvline(0, color="gray", lw=0.8)
+    ax.scatter(px, py, s=14, color="tab:purple")
+    for w, a, b in zip(words, px, py, strict=True):
+        ax.annotate(w, (a, b), fontsize=8, xytext=(3, 2), textcoords="offset points")
+    lim_x = max(1e-3, float(np.abs(px).max(initial=0))) * 1.25
+    lim_y = max(1e-3, float(np.abs(py).max(initial=0))) * 1.25
+    ax.set_xlim(-lim_x, lim_x)
+    ax.set_ylim(-lim_y, lim_y)
+    ax.set_xlabel(x.label or "direction 1")
+    ax.set_ylabel(y.label or "direction 2")
+    ax.set_title(title or "Two bias directions: read the quadrants")
+    return _done(fig, path)
+
+
+def plot_weat(
+    result: WeatResult, *, title: str | None = None, path: str | Path | None = None
+) -> Figure:
+    """Left: for every target word, its cosines with A and with B. Right: the null
+    distribution of the statistic and the observed value."""
+    names = result.set_names
+    words = result.words["X"] + result.words["Y"]
+    cos_a = list(result.cos_xa) + list(result.cos_ya)
+    cos_b = list(result.cos_xb) + list(result.cos_yb)
+    fig = kc.new_figure(11.0, max(3.5, 0.3 * len(words) + 1.2))
+    ax, ax2 = fig.subplots(1, 2, width_ratios=[1.4, 1])
+    for i, (ca, cb) in enumerate(zip(cos_a, cos_b, strict=True)):
+        ax.scatter(ca, np.full(len(ca), i - 0.12), s=8, color=_FIRST, alpha=0.6,
+                   label=names["A"] if i == 0 else None)
+        ax.scatter(cb, np.full(len(cb), i + 0.12), s=8, color=_SECOND, alpha=0.6,
+                   label=names["B"] if i == 0 else None)
+        ax.plot([ca.mean(), cb.mean()], [i, i], color="black", lw=1)
+    ax.set_yticks(range(len(words)), [f"{w}" for w in words], fontsize=7)
+    ax.axhline(len(result.words["X"]) - 0.5, color="gray", lw=0.8, ls="--")
+    ax.invert_yaxis()
+    ax.set_xlabel("cosine similarity (black bar: mean difference = s(w, A, B))")
+    ax.set_title(f"{names['X']} (top) vs {names['Y']} (bottom)", fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    ax2.hist(result.null, bins=50, color="lightgray", edgecolor="gray")
+    ax2.axvline(result.statistic, color="tab:red", lw=2, label="observed")
+    kind = "exact" if result.exact else f"{result.n_permutations} permutations"
+    ax2.set_title(f"d = {result.effect_size:.2f}, p = {result.p_value:.3g} ({kind})", fontsize=9)
+    ax2.set_xlabel("test statistic over partitions")
+    ax2.legend(fontsize=7)
+    fig.suptitle(title or f"WEAT {result.test}"
+                 + (f"  ({result.n_missing} missing words)" if result.n_missing else ""))
+    return _done(fig, path)
+
+
+def plot_explained_variance(
+    direction: BiasDirection,
+    *,
+    n: int = 10,
+    title: str | None = None,
+    path: str | Path | None = None,
+) -> Figure:
+    """Bars of the explained variance ratio of the first ``n`` principal components."""
+    evr = direction.explained_variance_ratio[:n]
+    if len(evr) == 0:
+        raise kc.KhipuError("this direction was not found by PCA: no explained variance")
+    fig = kc.new_figure(5.5, 3.5)
+    ax = fig.add_subplot()
+    bars = ax.bar(np.arange(1, len(evr) + 1), evr, color="tab:green")
+    ax.bar_label(bars, labels=[f"{v:.2f}" for v in evr], fontsize=7)
+    ax.set_xlabel("principal component")
+    ax.set_ylabel("explained variance ratio")
+    ax.set_xticks(np.arange(1, len(evr) + 1))
+    ax.set_title(title or f"PCA over {len(direction.first)} definitional pairs")
+    return _done(fig, path)
+
+
+def plot_pairs(
+    result: PairsResult, *, title: str | None = None, path: str | Path | None = None
+) -> Figure:
+    """Share of pairs where the model prefers the stereotypical sentence, per bias type."""
+    kinds = list(result.by_type)
+    shares = [100 * result.by_type[k][0] for k in kinds] + [100 * result.share]
+    counts = [result.by_type[k][1] for k in kinds] + [len(result.scores)]
+    labels = kinds + ["all"]
+    fig = kc.new_figure(max(5.0, 0.8 * len(labels) + 2), 3.8)
+    ax = fig.add_subplot()
+    bars = ax.bar(labels, shares, color=["tab:blue"] * len(kinds) + ["black"])
+    ax.bar_label(bars, labels=[f"{s:.0f}% (n={c})" for s, c in zip(shares, counts, strict=True)],
+                 fontsize=7)
+    ax.axhline(50, color="tab:red", ls="--", lw=1, label="no preference (50 %)")
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("% pairs: stereotypical preferred")
+    ax.tick_params(axis="x", labelrotation=30)
+    ax.legend(fontsize=7)
+    ax.set_title(title or f"CrowS-Pairs metric, scorer {result.scorer}")
+    return _done(fig, path)

