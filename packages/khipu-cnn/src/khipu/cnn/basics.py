@@ -212,15 +212,15 @@ def _speedup(slow: float, fast: float) -> float:
 def timing_demo(*, quick: bool = False, repeats: int = 5, seed: int = 0) -> dict[str, float]:
     """Wall-clock seconds (best of ``repeats``) of the practical's timing experiments.
 
-    * NumPy vs JAX matrix product (1000x1000; 300x300 when ``quick``);
+    * NumPy vs JAX matrix product (1000x1000; 200x200 when ``quick``);
     * ReLU and SELU on 1,000,000 normals (100,000 when ``quick``), eager vs ``jit``;
-    * per-row min/max on a 500x100 batch: Python loop, ``jit`` of the loop,
+    * per-row min/max on a 500x100 batch (50x100 when ``quick``): Python loop, ``jit`` of the loop,
       vectorised by hand (``axis=1``, jitted) and ``jit(vmap(min_max))``.
 
     Returns:
       ``time_<name>`` seconds for each variant.
     """
-    n_dot, n_elem, rows = (300, 100_000, 100) if quick else (1000, 1_000_000, 500)
+    n_dot, n_elem, rows = (200, 100_000, 50) if quick else (1000, 1_000_000, 500)
     k1, k2 = jax.random.split(kc.as_key(seed))
     a_np = np.asarray(jax.random.normal(k1, (n_dot, n_dot)))
     a_jx = jnp.asarray(a_np)

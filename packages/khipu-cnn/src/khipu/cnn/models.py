@@ -298,7 +298,7 @@ class ModelSpec:
 
 _MODULES: dict[str, tuple[Callable[..., hk.Module], int, str]] = {
     "lenet": (LeNet, 4, "LeNet-style CNN for 8x8 / 28x28 grey images"),
-    "alexnet": (AlexNet, 8, "the practical's mini-AlexNet for 32x32 colour images"),
+    "alexnet": (AlexNet, 16, "the practical's mini-AlexNet for 32x32 colour images"),
     "fcn": (FullyConvNet, 4, "fully convolutional net with global average pooling"),
 }
 
@@ -368,7 +368,7 @@ def build_model(spec: ModelSpec | str, **overrides: Any) -> Model:
         params: Params, state: ModelState, key: Any, images: Array, is_training: bool
     ) -> tuple[Array, ModelState]:
         if params:
-            first = next(v["w"] for v in params.values() if "w" in v and np.ndim(v["w"]) == 4)
+            first = _first_kernel(params)
             check_images(images, min_size=min_size, channels=int(np.shape(first)[2]))
         logits, new_state = transformed.apply(params, state, key, images, is_training)
         return logits, new_state
@@ -383,11 +383,18 @@ def layer_parameter_counts(params: Params) -> dict[str, int]:
 
 def first_layer_filters(params: Params) -> np.ndarray:
     """The first convolution's kernels as ``[out_channels, kh, kw, in_channels]``."""
-    for module in params.values():
-        w = module.get("w")
-        if w is not None and np.ndim(w) == 4:
-            return np.transpose(np.asarray(w), (3, 0, 1, 2))
-    raise kc.KhipuError("the parameters hold no convolution kernel")
+    return np.transpose(np.asarray(_first_kernel(params)), (3, 0, 1, 2))
+
+
+def _first_kernel(params: Params) -> Any:
+    # Pytree operations sort dict keys, so find the first layer by name, not position.
+    kernels = {k: v["w"] for k, v in params.items() if np.ndim(v.get("w")) == 4}
+    for name, w in kernels.items():
+        if name.endswith("/conv1/conv"):
+            return w
+    if not kernels:
+        raise kc.KhipuError("the parameters hold no convolution kernel")
+    return next(iter(kernels.values()))
 
 
 def model_summary(model: Model, image_shape: tuple[int, ...], *, seed: int = 0) -> dict[str, int]:

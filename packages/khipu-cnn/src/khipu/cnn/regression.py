@@ -122,7 +122,7 @@ def minimize(
     def body(carry: tuple[Any, ...]) -> tuple[Any, ...]:
         p, opt_state, step, _, _, losses, norms = carry
         loss, grads = value_and_grad(p)
-        norm = optax.global_norm(grads)
+        norm = optax.tree.norm(grads)
         updates, opt_state = optimizer.update(
             grads, opt_state, p, value=loss, grad=grads, value_fn=loss_fn
         )
