@@ -43,30 +43,30 @@ class DQNConfig(NamedTuple):
       max_grad_norm: gradient clipping.
       total_steps: environment steps of training.
       num_envs: parallel environments (JAX CartPole only).
-      eval_every: environment steps between evaluations (JAX CartPole).
+      eval_every: environment steps between evaluations.
       eval_episodes: episodes per evaluation.
     """
 
     hidden: tuple[int, ...] = (128, 128)
-    learning_rate: float = 5e-4
+    learning_rate: float = 1e-3
     gamma: float = 0.99
     batch_size: int = 128
     buffer_size: int = 50_000
     learning_starts: int = 1_000
     train_every: int = 1
     target_update: str = "periodic"
-    target_period: int = 250
+    target_period: int = 100
     tau: float = 0.005
     eps_start: float = 1.0
     eps_end: float = 0.02
-    eps_decay_steps: int = 10_000
+    eps_decay_steps: int = 5_000
     loss: str = "huber"
     double: bool = True
     max_grad_norm: float = 10.0
-    total_steps: int = 60_000
+    total_steps: int = 50_000
     num_envs: int = 1
     eval_every: int = 2_500
-    eval_episodes: int = 8
+    eval_episodes: int = 16
 
 
 def check_config(config: DQNConfig) -> None:
@@ -168,7 +168,8 @@ def make_dqn(config: DQNConfig, obs_dim: int, num_actions: int) -> DQN:
     def init(key: jax.Array) -> DQNState:
         params = net.init(key, jnp.zeros((obs_dim,), jnp.float32))
         buffer = replay_init(config.buffer_size, _example_transition(obs_dim))
-        return DQNState(params, params, optimizer.init(params), buffer, jnp.zeros((), jnp.int32))
+        target = jax.tree.map(jnp.copy, params)  # a separate buffer (donation-safe)
+        return DQNState(params, target, optimizer.init(params), buffer, jnp.zeros((), jnp.int32))
 
     def loss_fn(params: Params, target_params: Params, batch: dict[str, jax.Array]) -> jax.Array:
         q = net.apply(params, batch["obs"])

@@ -9,6 +9,7 @@ Episodes follow gymnasium 1.x: ``reset(seed=...)`` returns ``(obs, info)`` and
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -48,6 +49,12 @@ class EnvInfo(NamedTuple):
     obs_dim: int
     num_actions: int
     max_episode_steps: int | None
+
+
+def quiet_pygame() -> None:
+    """Lets pygame render off-screen without a display and without its banner."""
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 
 def _gym() -> Any:
@@ -173,6 +180,7 @@ def record_episode_gif(
     Returns:
       ``(path, episode_return)``.
     """
+    quiet_pygame()
     env = make_env(env_id, render_mode="rgb_array")
     try:
         total, _, frames = run_episode(env, act, seed=seed, render=True)
@@ -194,6 +202,7 @@ def record_video(
     from gymnasium.wrappers import RecordVideo
 
     folder = Path(folder)
+    quiet_pygame()
     env = RecordVideo(
         make_env(env_id, render_mode="rgb_array"),
         str(folder),

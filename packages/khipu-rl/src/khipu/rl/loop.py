@@ -98,6 +98,7 @@ def run_training_loop(
     learn_every_steps: int | None = None,
     learn_steps_per_episode: int = 0,
     eval_every: int = 50,
+    eval_every_steps: int | None = None,
     eval_episodes: int = 8,
     keep_best: bool = True,
     progress: bool = True,
@@ -115,6 +116,8 @@ def run_training_loop(
         during episodes).
       learn_steps_per_episode: learning steps after each episode.
       eval_every: evaluate every this many episodes (and after the last one).
+      eval_every_steps: instead, evaluate at the end of the first episode after
+        every multiple of this many environment steps.
       eval_episodes: evaluation episodes (seeds ``10**6 + seed*1000 + k``, never
         the training seeds).
       keep_best: return the policy of the best evaluation.
@@ -125,13 +128,13 @@ def run_training_loop(
     """
     if num_episodes is None and max_env_steps is None:
         raise KhipuError("give num_episodes or max_env_steps")
-    if eval_every <= 0 or eval_episodes <= 0:
-        raise KhipuError("eval_every and eval_episodes must be positive")
+    if eval_every <= 0 or eval_episodes <= 0 or (eval_every_steps or 1) <= 0:
+        raise KhipuError("eval_every, eval_every_steps and eval_episodes must be positive")
     env, eval_env = make_env(env_id), make_env(env_id)
     keys = KeySequence(seed)
     history = History([], [], [], [])
     best_policy, best_return = agent.policy(), -math.inf
-    steps, episode = 0, 0
+    steps, episode, next_eval_step = 0, 0, eval_every_steps
     start = time.perf_counter()
     total = num_episodes if num_episodes is not None else max_env_steps
     bar = tqdm(total=total, disable=not progress, unit="ep" if num_episodes else "step")
@@ -182,7 +185,13 @@ def run_training_loop(
             last = (num_episodes is not None and episode >= num_episodes) or (
                 max_env_steps is not None and steps >= max_env_steps
             )
-            if episode % eval_every == 0 or last:
+            if next_eval_step is not None:
+                due = steps >= next_eval_step
+                while next_eval_step <= steps:
+                    next_eval_step += eval_every_steps or 1
+            else:
+                due = episode % eval_every == 0
+            if due or last:
                 evaluate()
             if last:
                 break
