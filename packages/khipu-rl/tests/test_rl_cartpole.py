@@ -5,7 +5,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from khipu.rl import cartpole as cp
 
 _step = jax.jit(cp.step)
@@ -80,7 +79,7 @@ def test_reset_distribution_and_vmap_match_single_envs() -> None:
     actions = jnp.arange(1000) % 2
     batched = jax.vmap(cp.step)(states, actions)
     for i in (0, 1, 999):
-        single = cp.step(jax.tree.map(lambda x: x[i], states), actions[i])
+        single = cp.step(jax.tree.map(lambda x, i=i: x[i], states), actions[i])
         np.testing.assert_array_equal(np.asarray(batched[1][i]), np.asarray(single[1]))
 
 
@@ -94,12 +93,17 @@ def test_autoreset_returns_true_final_observation() -> None:
 
 
 def test_evaluate_batch_counts_episode_returns() -> None:
-    always_left = cp.evaluate_batch(lambda p, o: jnp.zeros(o.shape[0], jnp.int32), None,
-                                    jax.random.key(0), 5)
+    always_left = cp.evaluate_batch(
+        lambda p, o: jnp.zeros(o.shape[0], jnp.int32), None, jax.random.key(0), 5
+    )
     assert always_left.shape == (5,)
     assert bool(jnp.all((always_left >= 8) & (always_left <= 12)))  # falls after ~10 steps
     balancing = cp.evaluate_batch(
-        lambda p, o: (o[:, 2] + 0.5 * o[:, 3] + 0.01 * o[:, 0] + 0.1 * o[:, 1] > 0).astype(jnp.int32),
-        None, jax.random.key(0), 5,
+        lambda p, o: (o[:, 2] + 0.5 * o[:, 3] + 0.01 * o[:, 0] + 0.1 * o[:, 1] > 0).astype(
+            jnp.int32
+        ),
+        None,
+        jax.random.key(0),
+        5,
     )
     np.testing.assert_array_equal(np.asarray(balancing), 500.0)

@@ -4,7 +4,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from khipu.core import KhipuError
 from khipu.rl.dqn import (
     DQNAgent,
@@ -25,8 +24,13 @@ def test_target_uses_gamma_and_stops_only_at_termination() -> None:
     y = dqn_targets(rewards, terminated, next_q, None, gamma=0.9)
     np.testing.assert_allclose(np.asarray(y), [1 + 0.9 * 5, 1.0, 1 + 0.9 * 7], rtol=1e-6)
     # The practical's check value: no discount, max next value 3 -> 4; terminal -> 1.
-    y = dqn_targets(jnp.asarray([1.0, 1.0]), jnp.asarray([0.0, 1.0]),
-                    jnp.asarray([[1.0, 3.0], [1.0, 3.0]]), None, gamma=1.0)
+    y = dqn_targets(
+        jnp.asarray([1.0, 1.0]),
+        jnp.asarray([0.0, 1.0]),
+        jnp.asarray([[1.0, 3.0], [1.0, 3.0]]),
+        None,
+        gamma=1.0,
+    )
     np.testing.assert_allclose(np.asarray(y), [4.0, 1.0])
 
 
@@ -50,11 +54,14 @@ def test_agent_stores_truncation_as_non_terminal() -> None:
 
 def test_epsilon_schedule_values() -> None:
     # The practical's max(1 - t / 3000, 0.1).
-    values = [float(epsilon_schedule(t, start=1.0, end=0.1, decay_steps=2700))
-              for t in (0, 10, 1350, 2700, 10_000)]
+    values = [
+        float(epsilon_schedule(t, start=1.0, end=0.1, decay_steps=2700))
+        for t in (0, 10, 1350, 2700, 10_000)
+    ]
     np.testing.assert_allclose(values, [1.0, 0.99666667, 0.55, 0.1, 0.1], rtol=1e-6)
-    np.testing.assert_allclose(float(epsilon_schedule(50, start=0.5, end=0.0, decay_steps=100)),
-                               0.25)
+    np.testing.assert_allclose(
+        float(epsilon_schedule(50, start=0.5, end=0.0, decay_steps=100)), 0.25
+    )
 
 
 def test_epsilon_greedy_extremes() -> None:
@@ -90,20 +97,31 @@ def test_replay_sampling_is_uniform_over_valid_items() -> None:
 
 @pytest.mark.parametrize("target_update", ["periodic", "polyak"])
 def test_target_network_updates(target_update: str) -> None:
-    config = DQNConfig(hidden=(8,), batch_size=4, buffer_size=16, target_period=3,
-                       target_update=target_update, tau=0.5)
+    config = DQNConfig(
+        hidden=(8,),
+        batch_size=4,
+        buffer_size=16,
+        target_period=3,
+        target_update=target_update,
+        tau=0.5,
+    )
     dqn = make_dqn(config, 4, 2)
     state = dqn.init(jax.random.key(0))
     items = {
-        "obs": jnp.ones((8, 4)), "action": jnp.zeros(8, jnp.int32), "reward": jnp.ones(8),
-        "next_obs": jnp.ones((8, 4)), "terminated": jnp.zeros(8),
+        "obs": jnp.ones((8, 4)),
+        "action": jnp.zeros(8, jnp.int32),
+        "reward": jnp.ones(8),
+        "next_obs": jnp.ones((8, 4)),
+        "terminated": jnp.zeros(8),
     }
     state = state._replace(buffer=replay_add(state.buffer, items))
     learn = jax.jit(dqn.learn)
 
     def dist(a, b):  # type: ignore[no-untyped-def]
-        return sum(float(jnp.sum(jnp.abs(x - y))) for x, y in
-                   zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
+        return sum(
+            float(jnp.sum(jnp.abs(x - y)))
+            for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+        )
 
     before = state.target_params
     state, _ = learn(state, jax.random.key(1))

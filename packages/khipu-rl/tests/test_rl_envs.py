@@ -4,8 +4,6 @@ import importlib.util
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from khipu.core import KhipuError, MissingDependencyError, UnknownNameError
 from khipu.rl.envs import (
     env_info,
@@ -17,6 +15,7 @@ from khipu.rl.envs import (
     run_episode,
     save_gif,
 )
+from PIL import Image
 
 
 def test_unknown_env_id_is_a_clear_error() -> None:
@@ -58,8 +57,9 @@ def test_evaluate_policy_seeds_and_stats() -> None:
 
 
 def test_gif_from_rgb_array_frames(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    path, total = record_episode_gif("CartPole-v1", lambda obs: int(obs[2] > 0),
-                                     tmp_path / "ep.gif", seed=0, every=1)
+    path, total = record_episode_gif(
+        "CartPole-v1", lambda obs: int(obs[2] > 0), tmp_path / "ep.gif", seed=0, every=1
+    )
     with Image.open(path) as gif:
         assert gif.size == (600, 400)
         # the reset frame plus one per step (pillow merges identical neighbours)

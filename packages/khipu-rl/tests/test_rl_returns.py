@@ -3,7 +3,6 @@
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from khipu.rl.returns import gae, rewards_to_go
 
 
@@ -50,8 +49,15 @@ def test_gae_matches_python_loop_with_terminations_and_truncations() -> None:
     truncated = (rng.random((t_len, n)) < 0.08) & ~terminated
     done = terminated | truncated
     assert terminated.any() and truncated.any()
-    adv, returns = gae(jnp.asarray(rewards), jnp.asarray(values), jnp.asarray(next_values),
-                       jnp.asarray(terminated), jnp.asarray(done), gamma=0.97, lam=0.9)
+    adv, returns = gae(
+        jnp.asarray(rewards),
+        jnp.asarray(values),
+        jnp.asarray(next_values),
+        jnp.asarray(terminated),
+        jnp.asarray(done),
+        gamma=0.97,
+        lam=0.9,
+    )
     expected = _gae_loop(rewards, values, next_values, terminated, done, 0.97, 0.9)
     np.testing.assert_allclose(np.asarray(adv), expected, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(np.asarray(returns), expected + values, rtol=1e-4, atol=1e-5)
@@ -64,6 +70,13 @@ def test_gae_with_lambda_one_is_discounted_return_minus_value() -> None:
     adv, _ = gae(rewards, zeros, zeros, done, done, gamma=0.5, lam=1.0)
     np.testing.assert_allclose(np.asarray(adv)[:, 0], [1.875, 1.75, 1.5, 1.0])
     # Truncated instead of terminated: the last step bootstraps from V(s') = 2.
-    adv, _ = gae(rewards, zeros, jnp.asarray([[0.0], [0.0], [0.0], [2.0]]), jnp.zeros((4, 1), bool), done,
-                 gamma=0.5, lam=1.0)
+    adv, _ = gae(
+        rewards,
+        zeros,
+        jnp.asarray([[0.0], [0.0], [0.0], [2.0]]),
+        jnp.zeros((4, 1), bool),
+        done,
+        gamma=0.5,
+        lam=1.0,
+    )
     np.testing.assert_allclose(np.asarray(adv)[:, 0], [2.0, 2.0, 2.0, 2.0])

@@ -3,7 +3,6 @@
 import jax
 import numpy as np
 import pytest
-
 from khipu.core import KhipuError, UnknownNameError
 from khipu.rl import make_config, train
 from khipu.rl.dqn import DQNConfig, make_dqn_train
@@ -28,8 +27,16 @@ def test_ppo_jax_env_same_seed_same_curve_and_learns() -> None:
 
 
 def test_dqn_jax_env_same_seed_same_curve() -> None:
-    config = DQNConfig(hidden=(32,), total_steps=2000, learning_starts=200, buffer_size=1000,
-                       batch_size=32, eval_every=500, eval_episodes=2, eps_decay_steps=1000)
+    config = DQNConfig(
+        hidden=(32,),
+        total_steps=2000,
+        learning_starts=200,
+        buffer_size=1000,
+        batch_size=32,
+        eval_every=500,
+        eval_episodes=2,
+        eps_decay_steps=1000,
+    )
     fn = jax.jit(make_dqn_train(config))
     a, b = fn(jax.random.key(3)), fn(jax.random.key(3))
     assert np.asarray(a.eval_returns).shape == (4,)
@@ -39,8 +46,16 @@ def test_dqn_jax_env_same_seed_same_curve() -> None:
 
 
 def test_gymnasium_loop_same_seed_same_curve() -> None:
-    config = make_config("reinforce", {"num_episodes": 12, "eval_every": 6, "eval_episodes": 2,
-                                       "episodes_per_update": 3, "hidden": "16"})
+    config = make_config(
+        "reinforce",
+        {
+            "num_episodes": 12,
+            "eval_every": 6,
+            "eval_episodes": 2,
+            "episodes_per_update": 3,
+            "hidden": "16",
+        },
+    )
     a = train("reinforce", seed=5, config=config, progress=False)
     b = train("reinforce", seed=5, config=config, progress=False)
     assert a.history == b.history
@@ -49,10 +64,14 @@ def test_gymnasium_loop_same_seed_same_curve() -> None:
 
 
 def test_rps_finds_a_balancing_linear_policy() -> None:
-    config = make_config("rps", {"num_episodes": 60, "episodes_per_candidate": 3,
-                                 "eval_every": 30, "eval_episodes": 3})
+    config = make_config(
+        "rps",
+        {"num_episodes": 60, "episodes_per_candidate": 3, "eval_every": 30, "eval_episodes": 3},
+    )
     result = train("rps", seed=0, config=config, progress=False)
-    returns = evaluate_policy(make_env(), greedy_act(result.spec, result.params), episodes=5, seed=9)
+    returns = evaluate_policy(
+        make_env(), greedy_act(result.spec, result.params), episodes=5, seed=9
+    )
     assert returns.mean() >= 150  # 20 random candidates; random weights average ~30
 
 
@@ -66,12 +85,18 @@ def test_dqn_jax_env_learns_cartpole() -> None:
 
 def test_reinforce_loss_and_baselines() -> None:
     # The practical's exercise 9: -log softmax([1, 2])[1] * 10.
-    loss = policy_gradient_loss(jax.numpy.asarray([[1.0, 2.0]]), jax.numpy.asarray([1]),
-                                jax.numpy.asarray([10.0]), jax.numpy.asarray([1.0]))
+    loss = policy_gradient_loss(
+        jax.numpy.asarray([[1.0, 2.0]]),
+        jax.numpy.asarray([1]),
+        jax.numpy.asarray([10.0]),
+        jax.numpy.asarray([1.0]),
+    )
     np.testing.assert_allclose(float(loss), 3.1326169, rtol=1e-6)
     r = np.array([1.0, 2.0, 3.0])
     np.testing.assert_allclose(apply_baseline(r, "mean"), [-1, 0, 1])
-    np.testing.assert_allclose(apply_baseline(r, "normalize"), [-1.2247449, 0, 1.2247449], rtol=1e-6)
+    np.testing.assert_allclose(
+        apply_baseline(r, "normalize"), [-1.2247449, 0, 1.2247449], rtol=1e-6
+    )
     np.testing.assert_allclose(apply_baseline(r, "none"), r)
 
 

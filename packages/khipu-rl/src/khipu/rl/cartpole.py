@@ -72,7 +72,9 @@ def observation(state: CartPoleState) -> jax.Array:
     return state.physics.astype(jnp.float32)
 
 
-def reset(key: jax.Array, *, low: float = -0.05, high: float = 0.05) -> tuple[CartPoleState, jax.Array]:
+def reset(
+    key: jax.Array, *, low: float = -0.05, high: float = 0.05
+) -> tuple[CartPoleState, jax.Array]:
     """Starts an episode: every state variable uniform in ``[low, high)``.
 
     Returns:
@@ -107,8 +109,11 @@ def dynamics(physics: jax.Array, action: jax.Array | int) -> jax.Array:
 def is_terminal(physics: jax.Array) -> jax.Array:
     """Whether the cart left ``[-2.4, 2.4]`` or the pole passed 12 degrees."""
     x, theta = physics[0], physics[2]
-    return (x < -X_THRESHOLD) | (x > X_THRESHOLD) | (theta < -THETA_THRESHOLD) | (
-        theta > THETA_THRESHOLD
+    return (
+        (x < -X_THRESHOLD)
+        | (x > X_THRESHOLD)
+        | (theta < -THETA_THRESHOLD)
+        | (theta > THETA_THRESHOLD)
     )
 
 

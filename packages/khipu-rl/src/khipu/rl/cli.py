@@ -1,7 +1,7 @@
 """``khipu rl ...``: train an agent and evaluate a saved policy.
 
-    khipu rl train --algo ppo --jax-env --out runs/ppo
-    khipu rl evaluate --checkpoint runs/ppo --episodes 100 --seed 0
+khipu rl train --algo ppo --jax-env --out runs/ppo
+khipu rl evaluate --checkpoint runs/ppo --episodes 100 --seed 0
 """
 
 from __future__ import annotations
@@ -45,12 +45,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
         settings["num_episodes"] = args.episodes
 
     from khipu.rl.envs import make_env
-    from khipu.rl.train import JAX_ENV_ALGOS, JAX_ENV_ID, make_config
+    from khipu.rl.train import JAX_ENV_ALGOS, JAX_ENV_ID, check_config, make_config
 
     config = make_config(args.algo, settings)
+    check_config(args.algo, config)
     if args.jax_env:
         if args.algo not in JAX_ENV_ALGOS:
-            raise KhipuError(f"--jax-env trains {' and '.join(JAX_ENV_ALGOS)} only, not {args.algo}")
+            raise KhipuError(
+                f"--jax-env trains {' and '.join(JAX_ENV_ALGOS)} only, not {args.algo}"
+            )
         if args.env != JAX_ENV_ID:
             raise KhipuError(f"the JAX environment is {JAX_ENV_ID}; got --env {args.env}")
     make_env(args.env).close()  # a bad --env fails before the run folder is made
@@ -63,18 +66,27 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from khipu.rl.train import train
 
     result = train(
-        args.algo, env_id=args.env, jax_env=args.jax_env, seed=args.seed, config=config,
+        args.algo,
+        env_id=args.env,
+        jax_env=args.jax_env,
+        seed=args.seed,
+        config=config,
         progress=not args.no_progress,
     )
     save_policy(
-        out / POLICY_FILE, result.spec, result.params,
+        out / POLICY_FILE,
+        result.spec,
+        result.params,
         {"algo": args.algo, "env_id": args.env, "seed": args.seed, "jax_env": args.jax_env},
     )
     write_json(out / "history.json", result.history.to_json())
     title = f"{args.algo} on {args.env}" + (" (JAX env)" if args.jax_env else "")
     plot_returns(
-        result.history, title=title, solved_at=475.0 if args.env == "CartPole-v1" else None,
-        window=1 if args.jax_env else 20, path=out / "learning_curve.png",
+        result.history,
+        title=title,
+        solved_at=475.0 if args.env == "CartPole-v1" else None,
+        window=1 if args.jax_env else 20,
+        path=out / "learning_curve.png",
     )
     act = greedy_act(result.spec, result.params)
     eval_seed = EVAL_SEED_OFFSET + args.seed * 10_000
@@ -126,8 +138,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.out is not None:
         out = prepare_run_dir(args.out, overwrite=args.overwrite)
         config = {k: v for k, v in vars(args).items() if k != "func"}
-        write_config(out, {**config, "checkpoint": str(resolve_checkpoint(args.checkpoint)),
-                           "env": env_id})
+        write_config(
+            out, {**config, "checkpoint": str(resolve_checkpoint(args.checkpoint)), "env": env_id}
+        )
         if args.gif:
             record_episode_gif(env_id, act, out / "episode.gif", seed=args.seed)
         write_metrics(out, metrics)
@@ -147,15 +160,24 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     train.add_argument("--algo", choices=ALGO_NAMES, required=True, help="the agent")
     train.add_argument("--env", default="CartPole-v1", help="gymnasium id (default CartPole-v1)")
-    train.add_argument("--jax-env", action="store_true",
-                       help="train inside one jit on the JAX CartPole (dqn, ppo)")
+    train.add_argument(
+        "--jax-env", action="store_true", help="train inside one jit on the JAX CartPole (dqn, ppo)"
+    )
     train.add_argument("--steps", type=positive_int, help="training env steps (dqn, ppo)")
     train.add_argument("--episodes", type=positive_int, help="training episodes (rps, reinforce)")
-    train.add_argument("--set", action="append", metavar="NAME=VALUE",
-                       help="override a setting of the algorithm's config (repeatable), "
-                       "e.g. --set gamma=0.95 --set double=false")
-    train.add_argument("--eval-episodes", type=positive_int, default=100,
-                       help="final evaluation episodes on gymnasium's env (default 100)")
+    train.add_argument(
+        "--set",
+        action="append",
+        metavar="NAME=VALUE",
+        help="override a setting of the algorithm's config (repeatable), "
+        "e.g. --set gamma=0.95 --set double=false",
+    )
+    train.add_argument(
+        "--eval-episodes",
+        type=positive_int,
+        default=100,
+        help="final evaluation episodes on gymnasium's env (default 100)",
+    )
     train.add_argument("--no-gif", action="store_true", help="do not record episode.gif")
     add_run_arguments(train)
     train.set_defaults(func=_cmd_train)
@@ -165,11 +187,21 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="run a saved policy greedily on gymnasium's env; writes metrics.json",
         description="Play a saved policy greedily on gymnasium's environment.",
     )
-    evaluate.add_argument("--checkpoint", type=Path, required=True,
-                          help="a run folder holding policy.npz, or the .npz file")
-    evaluate.add_argument("--episodes", type=positive_int, default=100, help="episodes (default 100)")
-    evaluate.add_argument("--seed", type=non_negative_int, default=0,
-                          help="episode i resets with seed + i (default 0)")
+    evaluate.add_argument(
+        "--checkpoint",
+        type=Path,
+        required=True,
+        help="a run folder holding policy.npz, or the .npz file",
+    )
+    evaluate.add_argument(
+        "--episodes", type=positive_int, default=100, help="episodes (default 100)"
+    )
+    evaluate.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=0,
+        help="episode i resets with seed + i (default 0)",
+    )
     evaluate.add_argument("--env", help="gymnasium id (default: the one trained on)")
     evaluate.add_argument("--out", type=Path, help="folder for metrics.json (and --gif)")
     evaluate.add_argument("--overwrite", action="store_true", help="replace a previous --out")

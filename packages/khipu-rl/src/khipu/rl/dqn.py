@@ -13,7 +13,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-
 from khipu.core import KhipuError, as_key
 from khipu.rl import cartpole
 from khipu.rl.envs import Transition
@@ -72,15 +71,26 @@ class DQNConfig(NamedTuple):
 def check_config(config: DQNConfig) -> None:
     """Raises :class:`~khipu.core.KhipuError` for impossible settings."""
     if config.target_update not in ("periodic", "polyak"):
-        raise KhipuError(f"target_update must be 'periodic' or 'polyak', got {config.target_update!r}")
+        raise KhipuError(
+            f"target_update must be 'periodic' or 'polyak', got {config.target_update!r}"
+        )
     if config.loss not in ("huber", "mse"):
         raise KhipuError(f"loss must be 'huber' or 'mse', got {config.loss!r}")
     if not 0.0 <= config.gamma <= 1.0:
         raise KhipuError(f"gamma must be in [0, 1], got {config.gamma}")
     if not 0.0 < config.tau <= 1.0:
         raise KhipuError(f"tau must be in (0, 1], got {config.tau}")
-    for name in ("batch_size", "buffer_size", "train_every", "target_period", "total_steps",
-                 "num_envs", "eval_every", "eval_episodes", "eps_decay_steps"):
+    for name in (
+        "batch_size",
+        "buffer_size",
+        "train_every",
+        "target_period",
+        "total_steps",
+        "num_envs",
+        "eval_every",
+        "eval_episodes",
+        "eps_decay_steps",
+    ):
         if getattr(config, name) <= 0:
             raise KhipuError(f"{name} must be positive, got {getattr(config, name)}")
 
@@ -194,9 +204,7 @@ def make_dqn(config: DQNConfig, obs_dim: int, num_actions: int) -> DQN:
             target = optax.incremental_update(params, state.target_params, config.tau)
         else:
             copy = learn_steps % config.target_period == 0
-            target = jax.tree.map(
-                lambda p, t: jnp.where(copy, p, t), params, state.target_params
-            )
+            target = jax.tree.map(lambda p, t: jnp.where(copy, p, t), params, state.target_params)
         return DQNState(params, target, opt_state, state.buffer, learn_steps), {"loss": loss}
 
     return DQN(config, spec, net, optimizer, init, learn)
@@ -322,7 +330,9 @@ def make_dqn_train(config: DQNConfig) -> Callable[[jax.Array], JaxRun]:
             key, act_key, step_key, learn_key = jax.random.split(key, 4)
             env_steps = it * n
             eps = epsilon_schedule(
-                env_steps, start=config.eps_start, end=config.eps_end,
+                env_steps,
+                start=config.eps_start,
+                end=config.eps_end,
                 decay_steps=config.eps_decay_steps,
             )
             actions = epsilon_greedy(act_key, dqn.net.apply(state.params, obs), eps)
@@ -336,9 +346,7 @@ def make_dqn_train(config: DQNConfig) -> Callable[[jax.Array], JaxRun]:
             }
             state = state._replace(buffer=replay_add(state.buffer, items))
             do_learn = ((env_steps + n) >= config.learning_starts) & (it % config.train_every == 0)
-            state = jax.lax.cond(
-                do_learn, lambda s: dqn.learn(s, learn_key)[0], lambda s: s, state
-            )
+            state = jax.lax.cond(do_learn, lambda s: dqn.learn(s, learn_key)[0], lambda s: s, state)
             done = (out.terminated | out.truncated).astype(jnp.float32)
             ep_ret = ep_ret + out.reward
             fin_sum = fin_sum + jnp.sum(ep_ret * done)

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
-
 from khipu.core import KhipuError, MissingDependencyError, UnknownNameError, import_optional
 
 DEFAULT_ENV = "CartPole-v1"
@@ -167,7 +166,7 @@ def save_gif(frames: list[np.ndarray], path: str | Path, *, fps: int = 50, every
     images = [Image.fromarray(np.asarray(f, dtype=np.uint8)) for f in kept]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    duration = max(20, int(round(1000 * every / fps)))
+    duration = max(20, round(1000 * every / fps))
     images[0].save(path, save_all=True, append_images=images[1:], duration=duration, loop=0)
     return path
 
@@ -203,7 +202,7 @@ def record_video(
 
     folder = Path(folder)
     quiet_pygame()
-    env = RecordVideo(
+    env: Any = RecordVideo(
         make_env(env_id, render_mode="rgb_array"),
         str(folder),
         episode_trigger=lambda _: True,

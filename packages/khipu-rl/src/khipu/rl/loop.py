@@ -18,11 +18,10 @@ from typing import Any, NamedTuple, Protocol
 
 import jax
 import numpy as np
-from tqdm.auto import tqdm
-
 from khipu.core import KeySequence, KhipuError
 from khipu.rl.envs import Transition, make_env
 from khipu.rl.nets import Params, PolicySpec
+from tqdm.auto import tqdm
 
 
 class Agent(Protocol):
@@ -167,7 +166,9 @@ def run_training_loop(
                 action = agent.select_action(next(keys), obs, evaluation=False)
                 next_obs, reward, terminated, truncated, _ = env.step(action)
                 agent.observe(
-                    Transition(obs, action, float(reward), next_obs, bool(terminated), bool(truncated))
+                    Transition(
+                        obs, action, float(reward), next_obs, bool(terminated), bool(truncated)
+                    )
                 )
                 steps += 1
                 ep_return += float(reward)

@@ -12,7 +12,6 @@ from typing import Any, Literal, NamedTuple
 import haiku as hk
 import jax
 import jax.numpy as jnp
-
 from khipu.core import KhipuError
 
 Params = Any
@@ -74,8 +73,14 @@ def linear_policy(params: jax.Array, obs: jax.Array) -> jax.Array:
     return jnp.argmax(obs @ params, axis=-1).astype(jnp.int32)
 
 
-def mlp(hidden: Sequence[int], out: int, *, activation: Callable[[jax.Array], jax.Array] = jax.nn.relu,
-        name: str | None = None, out_scale: float = 1.0) -> hk.Module:
+def mlp(
+    hidden: Sequence[int],
+    out: int,
+    *,
+    activation: Callable[[jax.Array], jax.Array] = jax.nn.relu,
+    name: str | None = None,
+    out_scale: float = 1.0,
+) -> Callable[[jax.Array], jax.Array]:
     """An MLP ``hidden... -> out``; the last layer's initial weights are scaled by ``out_scale``."""
     prefix = f"{name}_" if name else ""
     layers: list[Any] = []
@@ -88,7 +93,7 @@ def mlp(hidden: Sequence[int], out: int, *, activation: Callable[[jax.Array], ja
 
 def _mlp_net(hidden: Sequence[int], out: int, out_scale: float) -> hk.Transformed:
     def forward(obs: jax.Array) -> jax.Array:
-        return mlp(hidden, out, out_scale=out_scale)(obs)  # type: ignore[no-any-return]
+        return mlp(hidden, out, out_scale=out_scale)(obs)
 
     return hk.without_apply_rng(hk.transform(forward))
 

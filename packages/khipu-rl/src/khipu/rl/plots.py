@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure
-
 from khipu.core import new_figure, save_figure
 from khipu.rl.loop import History
+from matplotlib.figure import Figure
 
 
 def moving_average(values: list[float] | np.ndarray, window: int) -> np.ndarray:
@@ -19,7 +18,7 @@ def moving_average(values: list[float] | np.ndarray, window: int) -> np.ndarray:
     c = np.cumsum(np.insert(v, 0, 0.0))
     idx = np.arange(1, len(v) + 1)
     lo = np.maximum(idx - window, 0)
-    return (c[idx] - c[lo]) / (idx - lo)
+    return np.asarray((c[idx] - c[lo]) / (idx - lo), dtype=float)
 
 
 def plot_returns(
@@ -45,15 +44,31 @@ def plot_returns(
     if history.episode_returns:
         xs = np.asarray(history.episode_steps, dtype=float)
         if window > 1:
-            ax.plot(xs, history.episode_returns, color="tab:blue", alpha=0.25, lw=0.8,
-                    label="training episode")
-            ax.plot(xs, moving_average(history.episode_returns, window), color="tab:blue",
-                    label=f"training (mean of {window} episodes)")
+            ax.plot(
+                xs,
+                history.episode_returns,
+                color="tab:blue",
+                alpha=0.25,
+                lw=0.8,
+                label="training episode",
+            )
+            ax.plot(
+                xs,
+                moving_average(history.episode_returns, window),
+                color="tab:blue",
+                label=f"training (mean of {window} episodes)",
+            )
         else:
             ax.plot(xs, history.episode_returns, color="tab:blue", label="training episodes (mean)")
     if history.eval_returns:
-        ax.plot(history.eval_steps, history.eval_returns, "o-", color="tab:orange", ms=3,
-                label="evaluation (mean)")
+        ax.plot(
+            history.eval_steps,
+            history.eval_returns,
+            "o-",
+            color="tab:orange",
+            ms=3,
+            label="evaluation (mean)",
+        )
     if solved_at is not None:
         ax.axhline(solved_at, color="gray", ls="--", lw=1, label=f"{solved_at:g}")
     ax.set_xlabel("environment steps")

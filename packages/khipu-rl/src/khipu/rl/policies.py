@@ -8,7 +8,6 @@ from typing import Any
 
 import jax
 import numpy as np
-
 from khipu.core import CheckpointError, load_checkpoint, read_metadata, save_checkpoint
 from khipu.rl.__about__ import __version__
 from khipu.rl.nets import Params, PolicySpec, greedy_policy, init_policy_params, sampled_policy

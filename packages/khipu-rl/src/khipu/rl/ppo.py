@@ -16,8 +16,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from tqdm.auto import tqdm
-
 from khipu.core import KeySequence, KhipuError, as_key
 from khipu.rl import cartpole
 from khipu.rl.dqn import JaxRun
@@ -25,6 +23,7 @@ from khipu.rl.envs import env_info, make_env
 from khipu.rl.loop import History, LoopResult, as_numpy_tree
 from khipu.rl.nets import Params, PolicySpec, actor_critic_network
 from khipu.rl.returns import gae
+from tqdm.auto import tqdm
 
 
 class PPOConfig(NamedTuple):
@@ -71,8 +70,15 @@ class PPOConfig(NamedTuple):
 
 def check_config(config: PPOConfig) -> None:
     """Raises :class:`~khipu.core.KhipuError` for impossible settings."""
-    for name in ("num_envs", "num_steps", "total_steps", "update_epochs", "num_minibatches",
-                 "eval_every", "eval_episodes"):
+    for name in (
+        "num_envs",
+        "num_steps",
+        "total_steps",
+        "update_epochs",
+        "num_minibatches",
+        "eval_every",
+        "eval_episodes",
+    ):
         if getattr(config, name) <= 0:
             raise KhipuError(f"{name} must be positive, got {getattr(config, name)}")
     if (config.num_envs * config.num_steps) % config.num_minibatches:
@@ -103,7 +109,9 @@ class PPO(NamedTuple):
     spec: PolicySpec
     net: hk.Transformed
     init: Callable[[jax.Array], PPOState]
-    update: Callable[[PPOState, dict[str, jax.Array], jax.Array], tuple[PPOState, dict[str, jax.Array]]]
+    update: Callable[
+        [PPOState, dict[str, jax.Array], jax.Array], tuple[PPOState, dict[str, jax.Array]]
+    ]
 
 
 def ppo_loss(
@@ -231,9 +239,9 @@ def make_ppo_train(config: PPOConfig) -> Callable[[jax.Array], JaxRun]:
             key, act_key, step_key = jax.random.split(key, 3)
             logits, value = ppo.net.apply(params, obs)
             action = jax.random.categorical(act_key, logits)
-            log_prob = jnp.take_along_axis(
-                jax.nn.log_softmax(logits), action[:, None], axis=-1
-            )[:, 0]
+            log_prob = jnp.take_along_axis(jax.nn.log_softmax(logits), action[:, None], axis=-1)[
+                :, 0
+            ]
             out = cartpole.step_autoreset_batch(step_key, env_states, action)
             done = out.terminated | out.truncated
             ep_ret = ep_ret + out.reward
@@ -259,7 +267,7 @@ def make_ppo_train(config: PPOConfig) -> Callable[[jax.Array], JaxRun]:
             )
             _, next_value = ppo.net.apply(state.params, rollout["next_obs"])
             rollout["next_value"] = next_value
-            state, _ = ppo.update(state, rollout, update_key)
+            state, _metrics = ppo.update(state, rollout, update_key)
             return (state, env_states, obs, ep_ret, key), (
                 jnp.sum(rollout["finished_return"]),
                 jnp.sum(rollout["done"].astype(jnp.float32)),
@@ -267,7 +275,9 @@ def make_ppo_train(config: PPOConfig) -> Callable[[jax.Array], JaxRun]:
 
         def chunk(carry: Any, c: jax.Array) -> tuple[Any, tuple[jax.Array, jax.Array, jax.Array]]:
             inner, best_params, best_return = carry
-            inner, (fin_sum, fin_cnt) = jax.lax.scan(one_update, inner, None, length=config.eval_every)
+            inner, (fin_sum, fin_cnt) = jax.lax.scan(
+                one_update, inner, None, length=config.eval_every
+            )
             state, env_states, obs, ep_ret, key = inner
             key, eval_key = jax.random.split(key)
             returns = cartpole.evaluate_batch(greedy, state.params, eval_key, config.eval_episodes)
@@ -340,12 +350,23 @@ def train_ppo_gym(
     try:
         for u in range(total_updates):
             buf: dict[str, list[np.ndarray]] = {
-                k: [] for k in ("obs", "action", "log_prob", "value", "reward", "next_obs",
-                                "terminated", "done")
+                k: []
+                for k in (
+                    "obs",
+                    "action",
+                    "log_prob",
+                    "value",
+                    "reward",
+                    "next_obs",
+                    "terminated",
+                    "done",
+                )
             }
             for _ in range(config.num_steps):
                 obs32 = np.asarray(obs, np.float32)
-                action, log_prob, value = (np.asarray(x) for x in act(state.params, obs32, next(keys)))
+                action, log_prob, value = (
+                    np.asarray(x) for x in act(state.params, obs32, next(keys))
+                )
                 next_obs, reward, terminated, truncated, infos = envs.step(action)
                 done = terminated | truncated
                 true_next = np.array(next_obs, dtype=np.float32, copy=True)
@@ -354,13 +375,20 @@ def train_ppo_gym(
                         true_next[i] = infos["final_obs"][i]
                 ep_ret += reward
                 for i in np.flatnonzero(done):
-                    history.episode_steps.append(steps + i + 1)
+                    history.episode_steps.append(int(steps + i + 1))
                     history.episode_returns.append(float(ep_ret[i]))
                     ep_ret[i] = 0.0
                 steps += config.num_envs
-                for k, v in (("obs", obs32), ("action", action), ("log_prob", log_prob),
-                             ("value", value), ("reward", reward), ("next_obs", true_next),
-                             ("terminated", terminated), ("done", done)):
+                for k, v in (
+                    ("obs", obs32),
+                    ("action", action),
+                    ("log_prob", log_prob),
+                    ("value", value),
+                    ("reward", reward),
+                    ("next_obs", true_next),
+                    ("terminated", terminated),
+                    ("done", done),
+                ):
                     buf[k].append(np.asarray(v))
                 obs = next_obs
             rollout = {k: jnp.asarray(np.stack(v)) for k, v in buf.items()}
@@ -370,8 +398,8 @@ def train_ppo_gym(
             bar.update(1)
             if (u + 1) % config.eval_every == 0 or u + 1 == total_updates:
                 returns = []
-                for k in range(config.eval_episodes):
-                    o, _ = eval_env.reset(seed=10**6 + seed * 1000 + k)
+                for ep in range(config.eval_episodes):
+                    o, _ = eval_env.reset(seed=10**6 + seed * 1000 + ep)
                     total, finished = 0.0, False
                     while not finished:
                         a = int(greedy(state.params, np.asarray(o, np.float32)))

@@ -10,7 +10,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-
 from khipu.core import KhipuError, as_key
 from khipu.rl.envs import Transition
 from khipu.rl.nets import Params, PolicySpec, logits_network
@@ -52,11 +51,14 @@ def check_config(config: ReinforceConfig) -> None:
     if config.baseline not in BASELINES:
         raise KhipuError(f"baseline must be one of {', '.join(BASELINES)}; got {config.baseline!r}")
     if config.eval_mode not in EVAL_MODES:
-        raise KhipuError(f"eval_mode must be one of {', '.join(EVAL_MODES)}; got {config.eval_mode!r}")
+        raise KhipuError(
+            f"eval_mode must be one of {', '.join(EVAL_MODES)}; got {config.eval_mode!r}"
+        )
     if not 0.0 <= config.gamma <= 1.0:
         raise KhipuError(f"gamma must be in [0, 1], got {config.gamma}")
-    if config.episodes_per_update <= 0:
-        raise KhipuError("episodes_per_update must be positive")
+    for name in ("episodes_per_update", "num_episodes", "eval_every", "eval_episodes"):
+        if getattr(config, name) <= 0:
+            raise KhipuError(f"{name} must be positive, got {getattr(config, name)}")
 
 
 def policy_gradient_loss(
@@ -72,9 +74,9 @@ def apply_baseline(returns: np.ndarray, baseline: str) -> np.ndarray:
     """Rewards-to-go weighted as the baseline option says."""
     r = np.asarray(returns, np.float32)
     if baseline == "mean":
-        return r - r.mean()
+        return np.asarray(r - r.mean(), np.float32)
     if baseline == "normalize":
-        return (r - r.mean()) / (r.std() + 1e-8)
+        return np.asarray((r - r.mean()) / (r.std() + 1e-8), np.float32)
     return r
 
 
@@ -121,7 +123,9 @@ class ReinforceAgent:
     """REINFORCE for :func:`~khipu.rl.loop.run_training_loop`: samples actions
     while training, learns after every ``episodes_per_update`` episodes."""
 
-    def __init__(self, config: ReinforceConfig, obs_dim: int, num_actions: int, *, key: jax.Array | int):
+    def __init__(
+        self, config: ReinforceConfig, obs_dim: int, num_actions: int, *, key: jax.Array | int
+    ):
         check_config(config)
         self.config = config
         self.spec = PolicySpec("logits", obs_dim, num_actions, tuple(config.hidden))
@@ -141,8 +145,12 @@ class ReinforceAgent:
 
         @jax.jit
         def update(
-            params: Params, opt_state: optax.OptState, obs: jax.Array, actions: jax.Array,
-            weights: jax.Array, mask: jax.Array,
+            params: Params,
+            opt_state: optax.OptState,
+            obs: jax.Array,
+            actions: jax.Array,
+            weights: jax.Array,
+            mask: jax.Array,
         ) -> tuple[Params, optax.OptState, jax.Array]:
             def loss_fn(p: Params) -> jax.Array:
                 return policy_gradient_loss(net.apply(p, obs), actions, weights, mask)

@@ -8,7 +8,6 @@ from typing import NamedTuple
 
 import jax
 import numpy as np
-
 from khipu.core import KhipuError, as_key
 from khipu.rl.envs import Transition
 from khipu.rl.nets import Params, PolicySpec
@@ -38,6 +37,17 @@ class RPSConfig(NamedTuple):
     init: str = "random"
 
 
+def check_config(config: RPSConfig) -> None:
+    """Raises :class:`~khipu.core.KhipuError` for impossible settings."""
+    if config.low >= config.high:
+        raise KhipuError(f"need low < high, got [{config.low}, {config.high})")
+    if config.init not in ("random", "ones"):
+        raise KhipuError(f"init must be 'random' or 'ones', got {config.init!r}")
+    for name in ("num_episodes", "episodes_per_candidate", "eval_every", "eval_episodes"):
+        if getattr(config, name) <= 0:
+            raise KhipuError(f"{name} must be positive, got {getattr(config, name)}")
+
+
 class RandomPolicySearchParams(NamedTuple):
     """The candidate being scored and the best one so far (both start at ones)."""
 
@@ -50,7 +60,9 @@ class AverageEpisodeReturnBuffer:
 
     def __init__(self, num_episodes_to_store: int) -> None:
         if num_episodes_to_store <= 0:
-            raise KhipuError(f"episodes per candidate must be positive, got {num_episodes_to_store}")
+            raise KhipuError(
+                f"episodes per candidate must be positive, got {num_episodes_to_store}"
+            )
         self.size = num_episodes_to_store
         self.returns: list[float] = []
         self._running = 0.0
@@ -73,7 +85,9 @@ class AverageEpisodeReturnBuffer:
         return mean
 
 
-def random_candidate(key: jax.Array, shape: tuple[int, ...], *, low: float, high: float) -> np.ndarray:
+def random_candidate(
+    key: jax.Array, shape: tuple[int, ...], *, low: float, high: float
+) -> np.ndarray:
     """A fresh linear policy with weights uniform in ``[low, high)``."""
     return np.asarray(jax.random.uniform(key, shape, minval=low, maxval=high), np.float32)
 
@@ -100,10 +114,7 @@ class RandomPolicySearchAgent:
     """The practical's random-search agent for :func:`~khipu.rl.loop.run_training_loop`."""
 
     def __init__(self, config: RPSConfig, obs_dim: int, num_actions: int, *, key: jax.Array | int):
-        if config.low >= config.high:
-            raise KhipuError(f"need low < high, got [{config.low}, {config.high})")
-        if config.init not in ("random", "ones"):
-            raise KhipuError(f"init must be 'random' or 'ones', got {config.init!r}")
+        check_config(config)
         self.config = config
         shape = (obs_dim,) if num_actions == 2 else (obs_dim, num_actions)
         self.spec = PolicySpec("linear", obs_dim, num_actions, ())
@@ -133,8 +144,12 @@ class RandomPolicySearchAgent:
     def learn(self, key: jax.Array) -> dict[str, float]:
         average = self.memory.average_and_clear()
         self.params, self.best_average = rps_learn(
-            as_key(key), self.params, self.best_average, average,
-            low=self.config.low, high=self.config.high,
+            as_key(key),
+            self.params,
+            self.best_average,
+            average,
+            low=self.config.low,
+            high=self.config.high,
         )
         return {"candidate_return": average, "best_return": self.best_average}
 

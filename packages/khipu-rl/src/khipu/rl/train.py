@@ -4,21 +4,19 @@ environment (gymnasium's, or the JAX CartPole) and the configuration."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
 import numpy as np
-
 from khipu.core import KhipuError, UnknownNameError, as_key
-from khipu.rl import cartpole
+from khipu.rl import cartpole, dqn, ppo, reinforce, rps
 from khipu.rl.dqn import DQNAgent, DQNConfig, JaxRun, jax_run_history, make_dqn_train
 from khipu.rl.envs import DEFAULT_ENV, env_info, make_env
 from khipu.rl.loop import History, LoopResult, as_numpy_tree, run_training_loop
 from khipu.rl.nets import Params, PolicySpec
 from khipu.rl.ppo import PPOConfig, make_ppo_train, train_ppo_gym
 from khipu.rl.reinforce import ReinforceAgent, ReinforceConfig
-from khipu.rl.reinforce import check_config as check_reinforce
 from khipu.rl.rps import RandomPolicySearchAgent, RPSConfig
 
 ALGOS: dict[str, type[Any]] = {
@@ -77,6 +75,21 @@ def make_config(algo: str, overrides: Mapping[str, Any] | None = None) -> Any:
     return config._replace(**overrides)
 
 
+def check_config(algo: str, config: Any) -> None:
+    """Raises :class:`~khipu.core.KhipuError` if ``config`` is not a valid ``algo`` config."""
+    if algo not in ALGOS:
+        raise UnknownNameError("algorithm", algo, list(ALGOS))
+    if not isinstance(config, ALGOS[algo]):
+        raise KhipuError(f"{algo} needs a {ALGOS[algo].__name__}, got {type(config).__name__}")
+    checks: dict[str, Callable[[Any], None]] = {
+        "rps": rps.check_config,
+        "reinforce": reinforce.check_config,
+        "dqn": dqn.check_config,
+        "ppo": ppo.check_config,
+    }
+    checks[algo](config)
+
+
 def _coerce(name: str, value: Any, default: Any) -> Any:
     try:
         if isinstance(default, bool):
@@ -105,16 +118,31 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
 def _loop_result(algo: str, env_id: str, config: Any, result: LoopResult) -> TrainResult:
     spec, params = result.best_policy
     return TrainResult(
-        algo, env_id, False, config, spec, params, result.history, result.env_steps,
+        algo,
+        env_id,
+        False,
+        config,
+        spec,
+        params,
+        result.history,
+        result.env_steps,
         result.seconds,
     )
 
 
-def _jax_result(algo: str, config: Any, spec: PolicySpec, run: JaxRun, env_steps: int,
-                seconds: float) -> TrainResult:
+def _jax_result(
+    algo: str, config: Any, spec: PolicySpec, run: JaxRun, env_steps: int, seconds: float
+) -> TrainResult:
     return TrainResult(
-        algo, JAX_ENV_ID, True, config, spec, as_numpy_tree(run.params), jax_run_history(run),
-        env_steps, seconds,
+        algo,
+        JAX_ENV_ID,
+        True,
+        config,
+        spec,
+        as_numpy_tree(run.params),
+        jax_run_history(run),
+        env_steps,
+        seconds,
     )
 
 
@@ -143,10 +171,7 @@ def train(
     """
     if config is None:
         config = make_config(algo)
-    elif algo not in ALGOS:
-        raise UnknownNameError("algorithm", algo, list(ALGOS))
-    elif not isinstance(config, ALGOS[algo]):
-        raise KhipuError(f"{algo} needs a {ALGOS[algo].__name__}, got {type(config).__name__}")
+    check_config(algo, config)
     key = as_key(seed)
     if jax_env:
         if algo not in JAX_ENV_ALGOS:
@@ -179,7 +204,6 @@ def train(
         agent = RandomPolicySearchAgent(config, info.obs_dim, info.num_actions, key=key)
         kwargs: dict[str, Any] = {"num_episodes": config.num_episodes, "learn_steps_per_episode": 1}
     elif algo == "reinforce":
-        check_reinforce(config)
         agent = ReinforceAgent(config, info.obs_dim, info.num_actions, key=key)
         kwargs = {"num_episodes": config.num_episodes, "learn_steps_per_episode": 1}
     else:
