@@ -199,18 +199,19 @@ class WordEmbeddings:
             found[name] = [w for w in words if w in self]
             missing[name] = [w for w in words if w not in self]
         result = Lookup(found, missing)
+        bad = []
         for name, words in word_sets.items():
             n, lost = len(list(words)), len(missing[name])
-            too_many = max_missing is not None and lost / n > max_missing
-            if lost == n or too_many:
-                limit = "" if max_missing is None else f" (limit {max_missing:.0%})"
-                raise MissingWordsError(
-                    f"{lost} of {n} words of {name!r} are not in the vocabulary of "
-                    f"{self.name}{limit}: {', '.join(missing[name])}. Use embeddings that "
-                    "cover these words (--embeddings FILE), other word sets, or raise the "
-                    "limit (max_missing / --max-missing)",
-                    missing,
-                )
+            if lost == n or (max_missing is not None and lost / n > max_missing):
+                bad.append(f"{lost} of {n} words of {name!r} ({', '.join(missing[name])})")
+        if bad:
+            limit = "" if max_missing is None else f" (limit {max_missing:.0%} per set)"
+            raise MissingWordsError(
+                f"not in the vocabulary of {self.name}{limit}: {'; '.join(bad)}. Use embeddings "
+                "that cover these words (--embeddings FILE), other word sets, or raise the "
+                "limit (max_missing / --max-missing)",
+                missing,
+            )
         return result
 
     # --- neighbours --------------------------------------------------------------------
@@ -289,6 +290,39 @@ class WordEmbeddings:
         return path
 
 
+def _load_glove(path: Path, limit: int | None) -> Any:
+    """GloVe text (``word x1 ... xD`` lines, no header) into a gensim ``KeyedVectors``.
+
+    (gensim's own ``no_header=True`` reader leaves a file handle open.) The last D fields
+    are the vector, so words containing spaces survive.
+    """
+    from gensim.models import KeyedVectors
+
+    words: list[str] = []
+    rows: list[np.ndarray] = []
+    dim = 0
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            parts = line.rstrip("\n").rstrip(" ").split(" ")
+            if len(parts) < 2:
+                if not line.strip():
+                    continue
+                raise ValueError(f"line {number} has no vector")
+            if dim == 0:
+                dim = len(parts) - 1
+            if len(parts) - 1 < dim:
+                raise ValueError(f"line {number} has {len(parts) - 1} values, expected {dim}")
+            words.append(" ".join(parts[:-dim]))
+            rows.append(np.array(parts[-dim:], dtype=np.float32))
+            if limit is not None and len(words) >= limit:
+                break
+    if not words:
+        raise ValueError("no 'word x1 x2 ...' lines found")
+    kv = KeyedVectors(vector_size=dim)
+    kv.add_vectors(words, np.stack(rows))
+    return kv
+
+
 def load_embeddings(
     path: str | Path,
     format: EmbeddingFormat = "word2vec",
@@ -334,6 +368,8 @@ def load_embeddings(
     try:
         if format == "gensim":
             kv = KeyedVectors.load(str(path))
+        elif format == "glove":
+            kv = _load_glove(path, limit)
         else:
             kv = KeyedVectors.load_word2vec_format(
                 str(path),
