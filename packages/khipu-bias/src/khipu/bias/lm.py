@@ -302,7 +302,7 @@ def _read_pairs(text: str, where: str) -> list[SentencePair]:
 
 
 def builtin_pairs(language: str = "en") -> list[SentencePair]:
-    """A few sentence pairs written for this practical (English: 16 over 9 bias types; Spanish:
+    """A few sentence pairs written for this practical (English: 16 over 8 bias types; Spanish:
     6). They are examples to discuss, not a benchmark: use the CrowS-Pairs CSV for that."""
     if language not in ("en", "es"):
         raise kc.UnknownNameError("language", language, ["en", "es"])

@@ -47,7 +47,8 @@ class SentenceEncoder(Protocol):
 
 
 class MeanWordVectorEncoder:
-    """The mean of the (unit) word vectors of a sentence's in-vocabulary words.
+    """The mean of the (unit) word vectors of a sentence's in-vocabulary words (a word not
+    found is tried in lowercase, for sentence-initial capitals).
 
     Raises (in ``encode``) when a sentence has no known word at all.
     """
@@ -59,7 +60,9 @@ class MeanWordVectorEncoder:
         """``[N, D]`` mean word vectors."""
         out = np.empty((len(sentences), self.embeddings.dim))
         for i, s in enumerate(sentences):
-            words = [w for w in _WORD.findall(s) if w in self.embeddings]
+            tokens = _WORD.findall(s)
+            words = [w if w in self.embeddings else w.lower() for w in tokens
+                     if w in self.embeddings or w.lower() in self.embeddings]
             if not words:
                 raise kc.KhipuError(f"no word of {s!r} is in the vocabulary")
             out[i] = self.embeddings.matrix(words).mean(axis=0)
