@@ -74,6 +74,8 @@ def test_bad_input_is_one_line(tmp_path, capsys, argv, message):
     code, _, err = run(capsys, *argv, "--out", str(tmp_path / "x"), "--no-progress")
     assert code == 1
     assert message in err and len(err.strip().splitlines()) == 1
+    if "unknown" in message:  # names are checked before the run folder is made
+        assert not (tmp_path / "x").exists()
 
 
 def test_regression_command(tmp_path, capsys):

@@ -86,8 +86,9 @@ def test_batch_norm_variant_has_state_and_no_conv_bias():
     assert len(jax.tree.leaves(state)) > 0
 
     images = jax.random.uniform(jax.random.key(1), (16, 8, 8, 1))
-    _, trained_state = model.apply(params, state, jax.random.key(2), images, True)
-    _, eval_state = model.apply(params, state, None, images, False)
+    apply = jax.jit(model.apply, static_argnums=4)
+    _, trained_state = apply(params, state, jax.random.key(2), images, True)
+    _, eval_state = apply(params, state, None, images, False)
     changed = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), state, trained_state)
     assert any(jax.tree.leaves(changed)), "training must update the moving statistics"
     same = jax.tree.map(lambda a, b: bool(jnp.all(a == b)), state, eval_state)
@@ -99,7 +100,8 @@ def test_residual_and_batch_norm_variants_run(name, shape):
     model = build_model(name, batch_norm=True, residual=True, num_classes=7)
     params, state = model.init(0, jnp.zeros((1, *shape)))
     assert any("res" in layer for layer in layer_parameter_counts(params))
-    logits, _ = model.apply(params, state, jax.random.key(0), jnp.ones((3, *shape)), True)
+    apply = jax.jit(model.apply, static_argnums=4)
+    logits, _ = apply(params, state, jax.random.key(0), jnp.ones((3, *shape)), True)
     assert logits.shape == (3, 7)
     assert bool(jnp.all(jnp.isfinite(logits)))
 
@@ -125,8 +127,9 @@ def test_dropout_only_in_training():
     eval1, _ = model.apply(params, state, None, x, False)
     eval2, _ = model.apply(params, state, jax.random.key(5), x, False)
     np.testing.assert_array_equal(eval1, eval2)
-    train1, _ = model.apply(params, state, jax.random.key(1), x, True)
-    train2, _ = model.apply(params, state, jax.random.key(2), x, True)
+    apply = jax.jit(model.apply, static_argnums=4)
+    train1, _ = apply(params, state, jax.random.key(1), x, True)
+    train2, _ = apply(params, state, jax.random.key(2), x, True)
     assert not np.allclose(train1, train2), "dropout should make training passes differ"
     no_dropout = build_model("lenet", dropout_rate=0.0)
     t0, _ = no_dropout.apply(params, state, jax.random.key(1), x, True)

@@ -154,9 +154,12 @@ def cmd_regression(args: argparse.Namespace) -> int:
     """``khipu cnn regression``."""
     import khipu.core as kc
     from khipu.cnn import regression as rg
+    from khipu.cnn.optim import available_optimizers
 
     if args.noise < 0:
         raise kc.KhipuError(f"--noise must be non-negative, got {args.noise}")
+    if args.optimizer not in available_optimizers():
+        raise kc.UnknownNameError("optimizer", args.optimizer, available_optimizers())
     out = start_run(args)
     x, y = rg.make_linear_data(num_samples=args.num_samples, noise_std=args.noise, seed=args.seed)
     settings: dict[str, Any] = {
@@ -200,8 +203,20 @@ def cmd_regression(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """``khipu cnn train``."""
+    import khipu.core as kc
+    from khipu.cnn.data import IMAGE_DATASETS
+    from khipu.cnn.models import available_models
+    from khipu.cnn.optim import available_optimizers
     from khipu.cnn.runs import run_training
 
+    # Check names before the run folder is created, so a typo leaves nothing behind.
+    for kind, name, known in (
+        ("dataset", args.dataset, IMAGE_DATASETS),
+        ("model", args.model, tuple(available_models())),
+        ("optimizer", args.optimizer, tuple(available_optimizers())),
+    ):
+        if name not in known:
+            raise kc.UnknownNameError(kind, name, known)
     out = start_run(args)
     metrics = run_training(
         out,
