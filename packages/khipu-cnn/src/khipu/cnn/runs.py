@@ -91,12 +91,12 @@ def run_training(
     counts = kc.parameter_counts(state.params)
     kc.write_json(out / "parameter_counts.json", counts)
     kc.write_json(out / "history.json", result.history)
-    kc.plot_learning_curves(
-        result.history,
-        metrics=["loss", "accuracy"],
-        title=f"{model} on {dataset}",
-        path=out / "learning_curves.png",
+    curves = kc.plot_learning_curves(
+        result.history, metrics=["loss", "accuracy"], title=f"{model} on {dataset}"
     )
+    for ax in curves.axes:
+        ax.axvline(result.best_epoch, color="gray", ls="--", lw=1)
+    kc.save_figure(curves, out / "learning_curves.png")
     probs = predict_proba(net, state.params, state.model_state, splits.test["image"])
     predicted = probs.argmax(axis=-1)
     n_show = min(25, len(predicted))
