@@ -67,6 +67,9 @@ def test_bad_files_give_clear_errors(tmp_path: Path) -> None:
     glove = _write(_kv(WORDS), tmp_path / "g.txt", "glove")
     with pytest.raises(kc.KhipuError, match="could not read .* as word2vec"):
         kb.load_embeddings(glove, "word2vec")
+    text = _write(_kv(WORDS), tmp_path / "v.txt", "word2vec")
+    with pytest.raises(kc.KhipuError, match="plain text"):
+        kb.load_embeddings(text, "word2vec-bin")
     junk = tmp_path / "junk.txt"
     junk.write_text("this is not\na vector file at all\n")
     for fmt in ("word2vec", "glove", "fasttext", "word2vec-bin"):

@@ -85,12 +85,17 @@ def test_exact_p_value_with_ties_counts_strictly_greater() -> None:
     assert result.p_value == pytest.approx(1 / 20)
 
 
-def test_exact_partitions_are_all_subsets_in_order() -> None:
-    masks = exact_partitions(6, 3)
-    assert masks.shape == (20, 6)
-    assert np.all(masks.sum(axis=1) == 3)
-    assert len({m.tobytes() for m in masks}) == 20
-    assert masks[0].tolist() == [True] * 3 + [False] * 3
+@pytest.mark.parametrize(("m", "n"), [(6, 3), (16, 8), (9, 2), (5, 5), (70, 1)])
+def test_exact_partitions_are_all_subsets(m: int, n: int) -> None:
+    masks = exact_partitions(m, n)
+    assert masks.shape == (math.comb(m, n), m)
+    assert np.all(masks.sum(axis=1) == n)
+    expected = set()
+    for c in itertools.combinations(range(m), n):
+        row = np.zeros(m, dtype=bool)
+        row[list(c)] = True
+        expected.add(row.tobytes())
+    assert {row.tobytes() for row in masks} == expected
 
 
 def test_sampled_partitions_are_distinct_and_uniform() -> None:

@@ -290,6 +290,19 @@ class WordEmbeddings:
         return path
 
 
+def _looks_like_text(path: Path, size: int = 4096) -> bool:
+    """Whether the start of a file is printable UTF-8 text (binary float32 data never is)."""
+    with open(path, "rb") as f:
+        head = f.read(size)
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # not just a character cut at the end
+            return False
+        text = head[: exc.start].decode("utf-8")
+    return all(ch.isprintable() or ch in "\n\r\t" for ch in text)
+
+
 def _load_glove(path: Path, limit: int | None) -> Any:
     """GloVe text (``word x1 ... xD`` lines, no header) into a gensim ``KeyedVectors``.
 
@@ -366,6 +379,8 @@ def load_embeddings(
             "in word2vec format"
         )
     try:
+        if format == "word2vec-bin" and _looks_like_text(path):
+            raise ValueError("the file is plain text; use format 'word2vec' (or 'glove')")
         if format == "gensim":
             kv = KeyedVectors.load(str(path))
         elif format == "glove":

@@ -34,7 +34,6 @@ from khipu.bias.wordsets import WeatTest
 
 DEFAULT_PERMUTATIONS = 100_000
 DEFAULT_EXACT_LIMIT = 100_000
-_CHUNK = 65_536
 
 
 # --- the formulas -------------------------------------------------------------------------
@@ -92,46 +91,123 @@ def partition_count(n_x: int, n_y: int) -> int:
     return math.comb(n_x + n_y, n_x)
 
 
-def _pack(mask: np.ndarray) -> np.ndarray:
-    """Boolean ``[K, m]`` -> ``[K, 8 * ceil(m / 64)]`` bytes (padded for uint64 views)."""
-    packed = np.packbits(mask, axis=1)
-    width = 8 * max(1, -(-packed.shape[1] // 8))
-    out = np.zeros((packed.shape[0], width), dtype=np.uint8)
+# A partition is the subset X_i of the pooled words, stored as bytes: byte j holds
+# columns 8j..8j+7, bit t = column 8j+t. With m <= 64 words a row is one uint64 "code".
+# A subset's sum of associations is read from per-byte lookup tables.
+
+
+def _n_bytes(m: int) -> int:
+    return 8 if m <= 64 else -(-m // 8)
+
+
+def _masks_to_bytes(mask: np.ndarray) -> np.ndarray:
+    """Boolean ``[K, m]`` -> bytes ``[K, W]`` (little-endian bit order, padded to W)."""
+    packed = np.packbits(mask, axis=1, bitorder="little")
+    out = np.zeros((len(mask), _n_bytes(mask.shape[1])), dtype=np.uint8)
     out[:, : packed.shape[1]] = packed
     return out
 
 
-def _byte_tables(s: np.ndarray, width: int) -> np.ndarray:
-    """``tables[j, byte]`` = sum of ``s`` over the columns that ``byte`` selects in block j."""
+def _codes_to_bytes(codes: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(codes, dtype="<u8").view(np.uint8).reshape(len(codes), 8)
+
+
+def _bytes_to_masks(data: np.ndarray, m: int) -> np.ndarray:
+    return np.unpackbits(data, axis=1, count=m, bitorder="little").astype(bool)
+
+
+def _byte_tables(s: np.ndarray) -> np.ndarray:
+    """``tables[j, v]`` = sum of ``s`` over the columns that byte value v selects in byte j."""
+    width = -(-len(s) // 8)
     s_pad = np.zeros(width * 8)
     s_pad[: len(s)] = s
-    bits = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).astype(float)  # [256, 8]
-    return np.stack([bits @ s_pad[8 * j : 8 * j + 8] for j in range(width)])  # [width, 256]
+    bits = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little")
+    return np.stack([bits.astype(float) @ s_pad[8 * j : 8 * j + 8] for j in range(width)])
 
 
-def _subset_sums(packed: np.ndarray, tables: np.ndarray) -> np.ndarray:
-    total = np.zeros(len(packed))
+def _subset_sums(data: np.ndarray, tables: np.ndarray) -> np.ndarray:
+    total = np.zeros(len(data))
     for j in range(tables.shape[0]):
-        total += tables[j][packed[:, j]]
+        total += tables[j][data[:, j]]
     return total
 
 
-def exact_partitions(m: int, n: int) -> np.ndarray:
-    """Every subset of size ``n`` of ``range(m)`` as boolean masks ``[C(m, n), m]``,
-    in lexicographic order (the first is ``range(n)``)."""
+def _combination_indices(m: int, n: int) -> np.ndarray:
     count = math.comb(m, n)
-    idx = np.fromiter(
+    return np.fromiter(
         itertools.chain.from_iterable(itertools.combinations(range(m), n)),
         dtype=np.int64,
         count=count * n,
     ).reshape(count, n)
-    mask = np.zeros((count, m), dtype=bool)
+
+
+def _combination_codes(m: int, n: int) -> np.ndarray:
+    """Every size-``n`` subset of ``range(m <= 64)`` as uint64 codes (not in lexicographic
+    order), built column by column: subsets of range(i + 1) = those of range(i), plus those
+    of size one less with bit i set."""
+    levels: dict[int, np.ndarray] = {0: np.zeros(1, dtype=np.uint64)}
+    for i in range(m):
+        bit = np.uint64(1) << np.uint64(i)
+        lo, hi = max(0, n - (m - i - 1)), min(i + 1, n)  # sizes that can still reach n
+        levels = {
+            j: np.concatenate([levels.get(j, np.empty(0, np.uint64)),
+                               levels.get(j - 1, np.empty(0, np.uint64)) | bit])
+            for j in range(lo, hi + 1)
+        }
+    return levels[n]
+
+
+def _exact_bytes(m: int, n: int) -> np.ndarray:
+    if m <= 64:
+        return _codes_to_bytes(_combination_codes(m, n))
+    idx = _combination_indices(m, n)
+    mask = np.zeros((len(idx), m), dtype=bool)
     np.put_along_axis(mask, idx, True, axis=1)
-    return mask
+    return _masks_to_bytes(mask)
+
+
+def exact_partitions(m: int, n: int) -> np.ndarray:
+    """Every subset of size ``n`` of ``range(m)`` as boolean masks ``[C(m, n), m]``, in the
+    order :func:`permutation_test` enumerates them."""
+    return _bytes_to_masks(_exact_bytes(m, n), m)
+
+
+def _popcount(codes: np.ndarray) -> np.ndarray:
+    if hasattr(np, "bitwise_count"):  # NumPy >= 2
+        return np.asarray(np.bitwise_count(codes))
+    table = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).sum(axis=1)
+    data = np.ascontiguousarray(codes).view(np.uint8).reshape(len(codes), -1)
+    return np.asarray(table[data].sum(axis=1))
+
+
+def _random_codes(rng: np.random.Generator, rows: int, m: int, n: int) -> np.ndarray:
+    """``rows`` uniform random size-``n`` subsets of ``range(m <= 64)`` as uint64 codes.
+
+    Uniform random m-bit words are drawn and those with exactly n bits set are kept: the
+    kept words are uniform over the C(m, n) subsets (about 1 in 9 is kept for m = 50).
+    """
+    keep = math.comb(m, n) / 2.0**m
+    parts: list[np.ndarray] = []
+    have = 0
+    while have < rows:
+        draw = int((rows - have) / keep * 1.05) + 64
+        if m == 64:
+            words = rng.integers(0, np.iinfo(np.uint64).max, size=draw, dtype=np.uint64,
+                                 endpoint=True)
+        elif m <= 32:  # half the random bits to draw and count
+            small = rng.integers(0, 1 << m, size=draw, dtype=np.uint32)
+            words = small[_popcount(small) == n].astype(np.uint64)
+        else:
+            words = rng.integers(0, 1 << m, size=draw, dtype=np.uint64)
+        if m > 32:
+            words = words[_popcount(words) == n]
+        parts.append(words)
+        have += len(words)
+    return np.concatenate(parts)[:rows]
 
 
 def _random_masks(rng: np.random.Generator, rows: int, m: int, n: int) -> np.ndarray:
-    """``rows`` uniform random size-``n`` subsets of ``range(m)`` as boolean masks.
+    """``rows`` uniform random size-``n`` subsets of ``range(m)`` as boolean masks (any m).
 
     Each row ranks ``m`` random 16-bit keys and keeps the ``n`` smallest; a row whose
     ``n``-th and ``n+1``-th keys tie is redrawn. The event is symmetric in the columns, so
@@ -148,33 +224,40 @@ def _random_masks(rng: np.random.Generator, rows: int, m: int, n: int) -> np.nda
     return out
 
 
-def _distinct_first(packed: np.ndarray) -> np.ndarray:
-    """Indices of the first occurrence of each distinct row of ``packed``, in row order."""
-    if packed.shape[1] == 8:
-        keys = packed.view(np.uint64)[:, 0]
+def _distinct_first(data: np.ndarray) -> np.ndarray:
+    """Indices of the first occurrence of each distinct row of ``data``, in row order."""
+    if data.shape[1] == 8:
+        keys = data.view(np.uint64)[:, 0]
         ordered = np.sort(keys)
-        if not np.any(ordered[1:] == ordered[:-1]):
-            return np.arange(len(packed))
-    else:
-        keys = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1])))[:, 0]
+        repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+        if len(repeated) == 0:
+            return np.arange(len(data))
+        positions = np.flatnonzero(np.isin(keys, repeated))  # rows of repeated codes
+        _, first = np.unique(keys[positions], return_index=True)
+        drop = np.setdiff1d(positions, positions[first])
+        return np.delete(np.arange(len(data)), drop)
+    keys = np.ascontiguousarray(data).view(np.dtype((np.void, data.shape[1])))[:, 0]
     _, first = np.unique(keys, return_index=True)
     return np.sort(first)
 
 
-def _sample_packed(m: int, n: int, k: int, rng: np.random.Generator) -> np.ndarray:
+def _sample_bytes(m: int, n: int, k: int, rng: np.random.Generator) -> np.ndarray:
     total = math.comb(m, n)
     if k > total:
         raise kc.KhipuError(f"cannot draw {k} distinct partitions out of {total}")
-    packed = np.empty((0, _pack(np.zeros((1, m), dtype=bool)).shape[1]), dtype=np.uint8)
-    while len(packed) < k:
-        need = k - len(packed)
-        draw = need + max(16, need // 8) if total > 4 * k else need + 1024
-        new = _pack(_random_masks(rng, draw, m, n))
-        packed = np.concatenate([packed, new]) if len(packed) else new
-        first = _distinct_first(packed)
-        if len(first) < len(packed):
-            packed = packed[first]
-    return packed[:k]
+    if total <= 16 * k:  # dense: enumerate everything and choose k rows without replacement
+        every = _exact_bytes(m, n)
+        return every if k == total else every[np.sort(rng.choice(total, size=k, replace=False))]
+    data = np.empty((0, _n_bytes(m)), dtype=np.uint8)
+    while len(data) < k:
+        draw = k - len(data) + int(3 * k * k / (2 * total)) + 16  # + the duplicates expected
+        new = (_codes_to_bytes(_random_codes(rng, draw, m, n)) if m <= 64
+               else _masks_to_bytes(_random_masks(rng, draw, m, n)))
+        data = np.concatenate([data, new]) if len(data) else new
+        first = _distinct_first(data)
+        if len(first) < len(data):
+            data = data[first]
+    return data[:k]
 
 
 def sample_partitions(m: int, n: int, k: int, *, seed: int | np.random.Generator = 0) -> np.ndarray:
@@ -184,13 +267,15 @@ def sample_partitions(m: int, n: int, k: int, *, seed: int | np.random.Generator
       m: pool size; n: subset size; k: how many (at most C(m, n)).
       seed: an integer seed or a NumPy generator.
 
+    When ``C(m, n) <= 16 k`` every subset is enumerated and ``k`` of them are chosen
+    without replacement; otherwise subsets are drawn at random and duplicates redrawn.
+
     Returns:
-      Boolean masks ``[k, m]``, in the order they were first drawn (the same partitions,
-      in the same order, as :func:`permutation_test` uses with that seed).
+      Boolean masks ``[k, m]`` (the same partitions, in the same order, as
+      :func:`permutation_test` uses with that seed).
     """
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    packed = _sample_packed(m, n, k, rng)
-    return np.unpackbits(packed, axis=1, count=m).astype(bool)
+    return _bytes_to_masks(_sample_bytes(m, n, k, rng), m)
 
 
 @dataclass(frozen=True)
@@ -238,18 +323,15 @@ def permutation_test(
     m, n = len(s_all), len(s_x)
     total_count = partition_count(n, len(s_y))
     exact = total_count <= max(exact_limit, n_permutations)
-    tables = _byte_tables(s_all, _pack(np.zeros((1, m), dtype=bool)).shape[1])
+    tables = _byte_tables(s_all)
     observed_mask = np.zeros((1, m), dtype=bool)
     observed_mask[0, :n] = True
     grand = float(np.sum(s_all))
-    observed = float(2 * _subset_sums(_pack(observed_mask), tables)[0] - grand)
+    observed = float(2 * _subset_sums(_masks_to_bytes(observed_mask), tables)[0] - grand)
     if exact:
-        masks = exact_partitions(m, n)
-        packed = np.concatenate(
-            [_pack(masks[i : i + _CHUNK]) for i in range(0, len(masks), _CHUNK)]
-        )
+        packed = _exact_bytes(m, n)
     else:
-        packed = _sample_packed(m, n, n_permutations, np.random.default_rng(seed))
+        packed = _sample_bytes(m, n, n_permutations, np.random.default_rng(seed))
     null = 2 * _subset_sums(packed, tables) - grand
     tol = 1e-12 * max(1.0, float(np.abs(s_all).sum()))
     p_value = float(np.mean(null > observed + tol))
