@@ -4,19 +4,36 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import shutil
+import tempfile
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from khipu.core.checkpoint import atomic_write_bytes
 from khipu.core.errors import KhipuError
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
 _THIRD_PARTY = ("jax", "jaxlib", "optax", "dm-haiku", "numpy")
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Writes ``data`` to ``path`` atomically (temporary file, fsync, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def package_versions() -> dict[str, str]:
