@@ -43,9 +43,8 @@ import os
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 import khipu.bias as kb
+import numpy as np
 
 QUICK = os.environ.get("KHIPU_QUICK") == "1"
 PERMUTATIONS = 10_000 if QUICK else 100_000
@@ -75,9 +74,12 @@ for word in ["doctor", "nurse", "science", "family"]:
 
 # %%
 if os.environ.get("KHIPU_VECTORS"):
-    emb = kb.load_embeddings(os.environ["KHIPU_VECTORS"],
-                             os.environ.get("KHIPU_VECTORS_FORMAT", "word2vec"),
-                             lowercase=True, limit=200_000)
+    emb = kb.load_embeddings(
+        os.environ["KHIPU_VECTORS"],
+        os.environ.get("KHIPU_VECTORS_FORMAT", "word2vec"),
+        lowercase=True,
+        limit=200_000,
+    )
     print("using", emb.name, len(emb))
 
 # %% [markdown]
@@ -91,7 +93,8 @@ try:
     kb.weat(emb, kb.get_test("caliskan-t1"))
 except kb.MissingWordsError as err:
     for set_name, words in err.missing.items():
-        print(f"{set_name}: {len(words)} missing: {', '.join(words[:12])}{' ...' if len(words) > 12 else ''}")
+        more = " ..." if len(words) > 12 else ""
+        print(f"{set_name}: {len(words)} missing: {', '.join(words[:12])}{more}")
 
 # %% [markdown]
 # **Group question 1.** Which of Caliskan's ten tests can this model answer at all?
@@ -101,8 +104,11 @@ except kb.MissingWordsError as err:
 # %%
 for name in [f"caliskan-t{k}" for k in range(1, 11)]:
     test = kb.get_test(name)
-    look = emb.lookup(test.word_sets(), max_missing=None) if all(
-        any(w in emb for w in ws) for ws in test.word_sets().values()) else None
+    look = (
+        emb.lookup(test.word_sets(), max_missing=None)
+        if all(any(w in emb for w in ws) for ws in test.word_sets().values())
+        else None
+    )
     kept = "none of one set" if look is None else f"{look.n_missing} missing"
     print(f"{name:<13} {test.title[:60]:<60} {kept}")
 
@@ -140,10 +146,13 @@ d_sample = kb.weat_effect_size(result.association_x, result.association_y, ddof=
 d_population = kb.weat_effect_size(result.association_x, result.association_y, ddof=0)
 print(f"d with ddof=1: {d_sample:.4f}   with ddof=0: {d_population:.4f}")
 exact = kb.permutation_test(result.association_x, result.association_y)
-sampled = kb.permutation_test(result.association_x, result.association_y,
-                              n_permutations=2_000, exact_limit=0, seed=1)
-print(f"exact p = {exact.p_value:.4f} over {exact.n_partitions} splits; "
-      f"2,000 random splits: p = {sampled.p_value:.4f}")
+sampled = kb.permutation_test(
+    result.association_x, result.association_y, n_permutations=2_000, exact_limit=0, seed=1
+)
+print(
+    f"exact p = {exact.p_value:.4f} over {exact.n_partitions} splits; "
+    f"2,000 random splits: p = {sampled.p_value:.4f}"
+)
 
 # %% [markdown]
 # **Group task 2.** Write your own test with `kb.make_test` (or a JSON/YAML file and
@@ -162,8 +171,11 @@ base = kb.weat(emb, my_test, n_permutations=PERMUTATIONS)
 print(base.summary())
 for drop in sets["male"][:4]:
     male = [w for w in sets["male"] if w != drop] + ["king"]
-    variant = kb.make_test("variant", {"science": sets["science"], "arts": sets["arts"]},
-                           {"male": male, "female": sets["female"]})
+    variant = kb.make_test(
+        "variant",
+        {"science": sets["science"], "arts": sets["arts"]},
+        {"male": male, "female": sets["female"]},
+    )
     r = kb.weat(emb, variant, n_permutations=PERMUTATIONS)
     print(f"  replace {drop!r:>10} by 'king': d = {r.effect_size:+.3f}, p = {r.p_value:.3f}")
 
@@ -178,8 +190,10 @@ for drop in sets["male"][:4]:
 # %%
 pairs = kb.definitional_pairs("en")
 pca = kb.direction_pca(emb, pairs)
-print(f"PCA over {len(pca.first)} pairs: first component explains "
-      f"{pca.explained_variance:.0%} of the variance")
+print(
+    f"PCA over {len(pca.first)} pairs: first component explains "
+    f"{pca.explained_variance:.0%} of the variance"
+)
 kb.plot_explained_variance(pca, path=OUT / "pca.png")
 
 # %% [markdown]
@@ -200,10 +214,14 @@ for name, direction in directions.items():
     ranked = proj.ranked()
     rankings[name] = [w for w, _ in ranked]
     bias = kb.direct_bias(emb, professions, direction)
-    print(f"{name:>12}: most 'female' {', '.join(rankings[name][:4])} | most 'male' "
-          f"{', '.join(rankings[name][-4:])} | direct bias {bias:.3f}")
-kb.plot_projection_bars(kb.project(emb, professions, directions["sum"]),
-                        path=OUT / "projection_sum.png")
+    print(
+        f"{name:>12}: most 'female' {', '.join(rankings[name][:4])} | most 'male' "
+        f"{', '.join(rankings[name][-4:])} | direct bias {bias:.3f}"
+    )
+kb.plot_projection_bars(
+    kb.project(emb, professions, directions["sum"]), path=OUT / "projection_sum.png"
+)
+
 
 # %%
 # do the three directions agree? (Spearman correlation of the rankings)
@@ -215,7 +233,7 @@ def spearman(a: list[str], b: list[str]) -> float:
 
 names = list(rankings)
 for i, a in enumerate(names):
-    for b in names[i + 1:]:
+    for b in names[i + 1 :]:
         print(f"rank correlation {a} vs {b}: {spearman(rankings[a], rankings[b]):+.2f}")
 
 # %% [markdown]
@@ -224,9 +242,11 @@ for i, a in enumerate(names):
 
 # %%
 wealth = kb.direction_from_sums(emb, sets["rich"], sets["poor"])
-kb.plot_projection_plane(kb.project(emb, professions, directions["sum"]),
-                         kb.project(emb, professions, wealth),
-                         path=OUT / "plane_gender_wealth.png")
+kb.plot_projection_plane(
+    kb.project(emb, professions, directions["sum"]),
+    kb.project(emb, professions, wealth),
+    path=OUT / "plane_gender_wealth.png",
+)
 
 # %% [markdown]
 # **Group task 3.** Choose a second social category (age: `@young`/`@old`, religion:
@@ -247,8 +267,10 @@ for a, b, c in [("man", "king", "woman"), ("he", "doctor", "she"), ("man", "engi
     excl = kb.analogy(emb, a, b, c, topn=3)
     incl = kb.analogy(emb, a, b, c, topn=3, exclude_inputs=False)
     mul = kb.analogy(emb, a, b, c, topn=3, method="3cosmul")
-    print(f"{a}:{b} :: {c}:?   3CosAdd {[w for w, _ in excl]}   inputs allowed "
-          f"{[w for w, _ in incl]}   3CosMul {[w for w, _ in mul]}")
+    print(
+        f"{a}:{b} :: {c}:?   3CosAdd {[w for w, _ in excl]}   inputs allowed "
+        f"{[w for w, _ in incl]}   3CosMul {[w for w, _ in mul]}"
+    )
 quality = kb.evaluate_analogies(emb)
 print(f"gensim's analogy benchmark: {quality.accuracy:.1%} of {quality.n_questions} questions")
 
@@ -268,14 +290,18 @@ keep = kb.gender_specific_words("en")
 debiased = kb.hard_debias(emb, pca, keep=keep, equalize_pairs=kb.equalize_pairs("en"))
 neutral = [w for w in professions if w not in keep]  # 'actor' is gender-specific: equalized
 after_proj = kb.project(debiased, neutral, pca)
-print(f"largest |projection| of a neutral profession after debiasing: "
-      f"{np.abs(after_proj.scores).max():.1e}")
+print(
+    f"largest |projection| of a neutral profession after debiasing: "
+    f"{np.abs(after_proj.scores).max():.1e}"
+)
 print("actor / actress after equalize:", kb.project(debiased, ["actor", "actress"], pca).as_dict())
 for t in ["en-gender-career", "en-gender-science"]:
     before = kb.weat(emb, kb.get_test(t), n_permutations=PERMUTATIONS)
     after = kb.weat(debiased, kb.get_test(t), n_permutations=PERMUTATIONS)
-    print(f"{t}: d before {before.effect_size:+.3f} (p {before.p_value:.3f}) -> "
-          f"after {after.effect_size:+.3f} (p {after.p_value:.3f})")
+    print(
+        f"{t}: d before {before.effect_size:+.3f} (p {before.p_value:.3f}) -> "
+        f"after {after.effect_size:+.3f} (p {after.p_value:.3f})"
+    )
 
 # %% [markdown]
 # Gonen and Goldberg (2019): take the words that were most biased *before* debiasing and
@@ -285,10 +311,14 @@ for t in ["en-gender-career", "en-gender-science"]:
 
 # %%
 rec = kb.recoverability(emb, debiased, pca, n_words=100 if QUICK else 250, exclude=keep)
-print(f"k-means on the {rec.n_words}+{rec.n_words} most biased words: "
-      f"{rec.cluster_accuracy:.0%} agree with their old side (50% = chance)")
-print(f"neighbours from the same old side: {rec.neighbour_agreement:.0%}; "
-      f"correlation with the old bias: {rec.neighbour_correlation:+.2f}")
+print(
+    f"k-means on the {rec.n_words}+{rec.n_words} most biased words: "
+    f"{rec.cluster_accuracy:.0%} agree with their old side (50% = chance)"
+)
+print(
+    f"neighbours from the same old side: {rec.neighbour_agreement:.0%}; "
+    f"correlation with the old bias: {rec.neighbour_correlation:+.2f}"
+)
 print("most 'female' before:", ", ".join(rec.words_first[:10]))
 print("most 'male' before:  ", ", ".join(rec.words_second[:10]))
 
@@ -312,12 +342,16 @@ print("most 'male' before:  ", ", ".join(rec.words_second[:10]))
 # %%
 scorer = kb.get_scorer(os.environ.get("KHIPU_SCORER", "word2vec"))
 pairs_result = kb.compare_pairs(scorer, kb.builtin_pairs("en"))
-print(f"{pairs_result.scorer}: prefers the stereotypical sentence in "
-      f"{pairs_result.share:.0%} of {len(pairs_result.scores)} pairs")
+print(
+    f"{pairs_result.scorer}: prefers the stereotypical sentence in "
+    f"{pairs_result.share:.0%} of {len(pairs_result.scores)} pairs"
+)
 for s in pairs_result.scores[:6]:
     mark = "stereotype" if s.prefers_stereotype else "anti"
-    print(f"  [{s.pair.bias_type:>13}] {s.stereo_score:7.2f} vs {s.anti_score:7.2f} -> {mark}: "
-          f"{s.pair.stereotypical}")
+    print(
+        f"  [{s.pair.bias_type:>13}] {s.stereo_score:7.2f} vs {s.anti_score:7.2f} -> {mark}: "
+        f"{s.pair.stereotypical}"
+    )
 kb.plot_pairs(pairs_result, path=OUT / "pairs.png")
 
 # %% [markdown]
@@ -341,11 +375,14 @@ for template in ["The * worked as a nurse.", "The * was a brilliant engineer."]:
 # sentence shares the template words -- watch what that does to the effect size.
 
 # %%
-seat_result = kb.seat(kb.MeanWordVectorEncoder(emb), test, embeddings=emb,
-                      n_permutations=PERMUTATIONS)
-print(f"WEAT d = {result.effect_size:+.3f} (p {result.p_value:.3f});  "
-      f"SEAT d = {seat_result.effect_size:+.3f} (p {seat_result.p_value:.3f}) over "
-      f"{len(seat_result.sentences['X'])} + {len(seat_result.sentences['Y'])} sentences")
+seat_result = kb.seat(
+    kb.MeanWordVectorEncoder(emb), test, embeddings=emb, n_permutations=PERMUTATIONS
+)
+print(
+    f"WEAT d = {result.effect_size:+.3f} (p {result.p_value:.3f});  "
+    f"SEAT d = {seat_result.effect_size:+.3f} (p {seat_result.p_value:.3f}) over "
+    f"{len(seat_result.sentences['X'])} + {len(seat_result.sentences['Y'])} sentences"
+)
 
 # %% [markdown]
 # **Question.** SEAT's p-values are often much smaller than WEAT's on the same words. Are
@@ -364,8 +401,9 @@ es = kb.example_sets("es")
 print("conjuntos:", ", ".join(es))
 print("masculino:", ", ".join(es["masculino"]), "| femenino:", ", ".join(es["femenino"]))
 if os.environ.get("KHIPU_VECTORS_ES"):
-    emb_es = kb.load_embeddings(os.environ["KHIPU_VECTORS_ES"], "fasttext", lowercase=True,
-                                limit=200_000)
+    emb_es = kb.load_embeddings(
+        os.environ["KHIPU_VECTORS_ES"], "fasttext", lowercase=True, limit=200_000
+    )
     print(kb.weat(emb_es, kb.get_test("es-genero-carrera")).summary())
 else:
     try:
@@ -376,14 +414,14 @@ else:
 # %% [markdown]
 # ### Wrap-up (discuss as a group, then share)
 #
-# | measure | needs | says something about | blind to |
-# |---|---|---|---|
-# | WEAT | 4 word lists | relative association of two groups with two concepts | word choice, frequency, missing words |
-# | projection / direct bias | a direction + words | one axis of one category | everything off that axis |
-# | analogies | 3 words | little, once you see the exclusion rule | |
-# | hard debiasing | a direction | removes *that* projection | bias elsewhere (clusters, neighbours) |
-# | CrowS-Pairs | sentence pairs | a model's preference on curated pairs | quality of the pairs, small n |
-# | SEAT | templates + encoder | sentence encoders | template effects, inflated n |
+# | measure | says something about | blind to |
+# |---|---|---|
+# | WEAT | relative association of two groups with two concepts | word choice, missing words |
+# | projection / direct bias | one axis of one category | everything off that axis |
+# | analogies | little, once you see the exclusion rule | |
+# | hard debiasing | removes *that* projection | bias elsewhere (clusters, neighbours) |
+# | CrowS-Pairs | preference on curated sentence pairs | quality of the pairs, small n |
+# | SEAT | sentence encoders | template effects, inflated n |
 #
 # 1. Pick the measure your group trusts most and the one it trusts least. Why?
 # 2. Which results here would change with a larger, better model? Which would not?

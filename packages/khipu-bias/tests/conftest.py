@@ -36,6 +36,18 @@ def toy_emb():  # type: ignore[no-untyped-def]
     import khipu.bias as kb
 
     rng = np.random.default_rng(0)
-    words = ("he", "she", "man", "woman", "king", "queen", "doctor", "nurse",
-             "Canción", "Paris", "paris", "car")
+    words = (
+        "he",
+        "she",
+        "man",
+        "woman",
+        "king",
+        "queen",
+        "doctor",
+        "nurse",
+        "Canción",
+        "Paris",
+        "paris",
+        "car",
+    )
     return kb.WordEmbeddings(words, rng.normal(size=(len(words), 16)), name="toy")

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import pytest
-
 import khipu.bias as kb
 import khipu.core as kc
+import numpy as np
+import pytest
 
 
 @pytest.fixture
@@ -47,7 +46,7 @@ def test_evaluate_analogies_matches_gensim(tmp_path: Path, emb: kb.WordEmbedding
     qs = tmp_path / "q.txt"
     qs.write_text(": one\nw1 w2 w3 w4\nw5 w6 w7 w8\n: two\nw9 w10 w11 w12\nw1 w2 zz w4\n")
     result = kb.evaluate_analogies(emb, qs)
-    score, sections = emb.to_keyed_vectors().evaluate_word_analogies(str(qs))
+    score, _ = emb.to_keyed_vectors().evaluate_word_analogies(str(qs))
     assert result.accuracy == pytest.approx(score)
     assert result.n_questions == 3
     assert result.sections["one"][1] == 2

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import pytest
-
 import khipu.bias as kb
 import khipu.core as kc
+import numpy as np
+import pytest
 from khipu.bias import data
 
 
@@ -21,8 +20,9 @@ def test_bundled_corpora_are_english_text() -> None:
         list(kb.corpus_sentences("klingon"))  # type: ignore[arg-type]
 
 
-def test_training_is_reproducible_and_cached_without_pickle(tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_training_is_reproducible_and_cached_without_pickle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("KHIPU_CACHE_DIR", str(tmp_path))
     config = kb.ModelConfig(corpus="lee", vector_size=16, epochs=2, min_count=5)
     first = kb.default_model(config)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
-
 import khipu.bias as kb
 import khipu.core as kc
+import numpy as np
+import pytest
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -37,7 +36,11 @@ def test_pca_direction_by_hand_with_a_deterministic_sign(toy_emb) -> None:  # ty
     vals, vecs = np.linalg.eigh(cov)
     top = vecs[:, -1]
     assert abs(float(top @ d.vector)) == pytest.approx(1.0, abs=1e-6)
-    np.testing.assert_allclose(d.explained_variance_ratio, np.sort(vals)[::-1][: len(d.explained_variance_ratio)] / vals.sum(), atol=1e-6)
+    np.testing.assert_allclose(
+        d.explained_variance_ratio,
+        np.sort(vals)[::-1][: len(d.explained_variance_ratio)] / vals.sum(),
+        atol=1e-6,
+    )
     diffs = v.matrix(["she", "woman", "queen"]) - v.matrix(["he", "man", "king"])
     assert float(np.mean(diffs @ d.vector)) > 0  # first words on the positive side
     flipped = kb.direction_pca(toy_emb, [(b, a) for a, b in pairs])
@@ -58,7 +61,9 @@ def test_projection_and_direct_bias_by_hand(toy_emb) -> None:  # type: ignore[no
     expected = v @ d.vector / np.linalg.norm(v, axis=1)
     np.testing.assert_allclose(p.scores, expected, atol=1e-6)
     assert p.missing == ("missing-word",)
-    assert [w for w, _ in p.ranked()] == [["doctor", "nurse", "car"][i] for i in np.argsort(-expected)]
+    assert [w for w, _ in p.ranked()] == [
+        ["doctor", "nurse", "car"][i] for i in np.argsort(-expected)
+    ]
     db = kb.direct_bias(toy_emb, ["doctor", "nurse", "car"], d)
     assert db == pytest.approx(float(np.mean(np.abs(expected))))
     db3 = kb.direct_bias(toy_emb, ["doctor", "nurse", "car"], d, strictness=3)

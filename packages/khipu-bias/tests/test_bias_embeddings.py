@@ -5,12 +5,11 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
+import khipu.bias as kb
+import khipu.core as kc
 import numpy as np
 import pytest
 from gensim.models import KeyedVectors
-
-import khipu.bias as kb
-import khipu.core as kc
 
 
 def _kv(words: list[str], seed: int = 0) -> KeyedVectors:
@@ -62,10 +61,10 @@ def test_bad_files_give_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(kc.KhipuError, match="does not exist"):
         kb.load_embeddings(tmp_path / "nope.vec")
     binary = _write(_kv(WORDS), tmp_path / "v.bin", "word2vec-bin")
-    with pytest.raises(kc.KhipuError, match="could not read .* as word2vec"):
+    with pytest.raises(kc.KhipuError, match=r"could not read .* as word2vec"):
         kb.load_embeddings(binary, "word2vec")
     glove = _write(_kv(WORDS), tmp_path / "g.txt", "glove")
-    with pytest.raises(kc.KhipuError, match="could not read .* as word2vec"):
+    with pytest.raises(kc.KhipuError, match=r"could not read .* as word2vec"):
         kb.load_embeddings(glove, "word2vec")
     text = _write(_kv(WORDS), tmp_path / "v.txt", "word2vec")
     with pytest.raises(kc.KhipuError, match="plain text"):

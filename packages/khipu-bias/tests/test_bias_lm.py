@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-import pytest
-
 import khipu.bias as kb
 import khipu.core as kc
+import numpy as np
+import pytest
 from khipu.bias.lm import shared_positions
 
 
@@ -22,19 +21,33 @@ class LengthScorer:
         return text.lower().replace(".", "").split()
 
     def masked_log_probs(self, tokens: Sequence[str], positions: Sequence[int]) -> np.ndarray:
-        return np.array([np.nan if tokens[i] == "oov" else -float(len(tokens[i]))
-                         for i in positions])
+        return np.array(
+            [np.nan if tokens[i] == "oov" else -float(len(tokens[i])) for i in positions]
+        )
 
 
 def test_cbow_scorer_matches_gensim_predict_output_word() -> None:
     from gensim.models import Word2Vec
     from gensim.test.utils import common_texts
 
-    w2v = Word2Vec(common_texts, vector_size=8, window=3, min_count=1, sg=0, negative=5,
-                   epochs=5, seed=1, workers=1)
-    model = kb.CbowModel(tuple(w2v.wv.index_to_key), w2v.wv.vectors.copy(),
-                         w2v.syn1neg.copy(), np.ones(len(w2v.wv), dtype=np.int64),
-                         kb.ModelConfig(window=3))
+    w2v = Word2Vec(
+        common_texts,
+        vector_size=8,
+        window=3,
+        min_count=1,
+        sg=0,
+        negative=5,
+        epochs=5,
+        seed=1,
+        workers=1,
+    )
+    model = kb.CbowModel(
+        tuple(w2v.wv.index_to_key),
+        w2v.wv.vectors.copy(),
+        w2v.syn1neg.copy(),
+        np.ones(len(w2v.wv), dtype=np.int64),
+        kb.ModelConfig(window=3),
+    )
     scorer = kb.CbowScorer(model, window=None)
     tokens = ["human", "interface", "computer", "survey", "oov"]
     lp = scorer.masked_log_probs(tokens, [0, 1, 2, 3, 4])
@@ -49,8 +62,8 @@ def test_cbow_scorer_matches_gensim_predict_output_word() -> None:
 
 
 def test_shared_positions_and_shared_pll_by_hand() -> None:
-    a = "the poor man took the money".split()
-    b = "the rich man took the money".split()
+    a = ["the", "poor", "man", "took", "the", "money"]
+    b = ["the", "rich", "man", "took", "the", "money"]
     pa, pb = shared_positions(a, b)
     assert pa == pb == [0, 2, 3, 4, 5]
     pa, pb = shared_positions(["x", "a", "b"], ["a", "b", "y", "z"])
@@ -90,9 +103,11 @@ def test_compare_pairs_metric_by_type() -> None:
 
 def test_pairs_csv_reading_and_errors(tmp_path: Path) -> None:
     good = tmp_path / "p.csv"
-    good.write_text('"",sent_more,sent_less,stereo_antistereo,bias_type,annotations\n'
-                    '0,"She cried, a lot.",He cried a lot.,stereo,gender,x\n'
-                    "1,The old man ran.,The young man ran.,antistereo,age,y\n")
+    good.write_text(
+        '"",sent_more,sent_less,stereo_antistereo,bias_type,annotations\n'
+        '0,"She cried, a lot.",He cried a lot.,stereo,gender,x\n'
+        "1,The old man ran.,The young man ran.,antistereo,age,y\n"
+    )
     pairs = kb.load_pairs(good)
     assert len(pairs) == 2 and pairs[0].sent_more == "She cried, a lot."
     assert pairs[1].stereotypical == "The young man ran."
@@ -102,7 +117,7 @@ def test_pairs_csv_reading_and_errors(tmp_path: Path) -> None:
         kb.load_pairs(bad)
     wrong = tmp_path / "wrong.csv"
     wrong.write_text("sent_more,sent_less,stereo_antistereo,bias_type\na,b,maybe,x\n")
-    with pytest.raises(kc.KhipuError, match="line 2.*stereo"):
+    with pytest.raises(kc.KhipuError, match=r"line 2.*stereo"):
         kb.load_pairs(wrong)
     empty = tmp_path / "empty.csv"
     empty.write_text("sent_more,sent_less,stereo_antistereo,bias_type\n")
@@ -155,14 +170,32 @@ def test_hf_scorer_names_the_extra_when_missing(monkeypatch: pytest.MonkeyPatch)
 def test_hf_scorer_with_a_tiny_local_bert(tmp_path: Path) -> None:
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "man", "woman", "was",
-             "a", "nurse", "doctor", "."]
+    vocab = [
+        "[PAD]",
+        "[UNK]",
+        "[CLS]",
+        "[SEP]",
+        "[MASK]",
+        "the",
+        "man",
+        "woman",
+        "was",
+        "a",
+        "nurse",
+        "doctor",
+        ".",
+    ]
     (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n")
     tok = transformers.BertTokenizer(str(tmp_path / "vocab.txt"))
     torch.manual_seed(0)
-    config = transformers.BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1,
-                                     num_attention_heads=2, intermediate_size=32,
-                                     max_position_embeddings=32)
+    config = transformers.BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=32,
+    )
     model = transformers.BertForMaskedLM(config).eval()
     scorer = kb.HFMaskedLMScorer(model, tok, name="tiny-bert", batch_size=2)
     tokens = scorer.tokenize("The man was a nurse.")
@@ -174,10 +207,13 @@ def test_hf_scorer_with_a_tiny_local_bert(tmp_path: Path) -> None:
         inp[pos + 1] = tok.mask_token_id
         with torch.no_grad():
             logits = model(input_ids=torch.tensor([inp])).logits[0, pos + 1]
-        assert lp[k] == pytest.approx(float(torch.log_softmax(logits.double(), -1)[ids[pos]]),
-                                      rel=1e-6)
-    result = kb.compare_pairs(scorer, [kb.SentencePair("The woman was a nurse.",
-                                                       "The man was a nurse.", "stereo", "gender")])
+        assert lp[k] == pytest.approx(
+            float(torch.log_softmax(logits.double(), -1)[ids[pos]]), rel=1e-6
+        )
+    result = kb.compare_pairs(
+        scorer,
+        [kb.SentencePair("The woman was a nurse.", "The man was a nurse.", "stereo", "gender")],
+    )
     assert result.scores[0].n_tokens == 5
     model.save_pretrained(tmp_path / "m")
     tok.save_pretrained(tmp_path / "m")

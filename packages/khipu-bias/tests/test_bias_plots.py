@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 import khipu.bias as kb
 import khipu.core as kc
+import pytest
 
 
 def test_every_picture(tmp_path: Path, toy_emb) -> None:  # type: ignore[no-untyped-def]
-    test = kb.make_test("t", {"X": ["he", "man", "king"], "Y": ["she", "woman", "queen"]},
-                        {"A": ["doctor", "car"], "B": ["nurse", "paris"]})
+    test = kb.make_test(
+        "t",
+        {"X": ["he", "man", "king"], "Y": ["she", "woman", "queen"]},
+        {"A": ["doctor", "car"], "B": ["nurse", "paris"]},
+    )
     result = kb.weat(toy_emb, test)
     fig = kb.plot_weat(result, path=tmp_path / "weat.png")
     assert len(fig.axes) == 2

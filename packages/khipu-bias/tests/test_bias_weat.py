@@ -5,11 +5,10 @@ from __future__ import annotations
 import itertools
 import math
 
-import numpy as np
-import pytest
-
 import khipu.bias as kb
 import khipu.core as kc
+import numpy as np
+import pytest
 from khipu.bias.weat import exact_partitions, permutation_test
 
 
@@ -38,7 +37,9 @@ def brute_force_p(sx, sy):  # type: ignore[no-untyped-def]
     greater = total = 0
     for xi in itertools.combinations(range(len(pool)), n):
         chosen = set(xi)
-        stat = sum(pool[i] for i in chosen) - sum(pool[i] for i in range(len(pool)) if i not in chosen)
+        stat = sum(pool[i] for i in chosen) - sum(
+            pool[i] for i in range(len(pool)) if i not in chosen
+        )
         greater += stat > observed + 1e-9
         total += 1
     return greater / total
@@ -125,8 +126,10 @@ def test_sampled_p_value_converges_to_exact_and_is_seeded() -> None:
     assert errors[-1] < 0.002
     again = permutation_test(sx, sy, n_permutations=2_000, exact_limit=0, seed=7)
     other = permutation_test(sx, sy, n_permutations=2_000, exact_limit=0, seed=8)
-    assert again.p_value == permutation_test(sx, sy, n_permutations=2_000, exact_limit=0,
-                                             seed=7).p_value
+    assert (
+        again.p_value
+        == permutation_test(sx, sy, n_permutations=2_000, exact_limit=0, seed=7).p_value
+    )
     assert not np.array_equal(again.null, other.null)
 
 
@@ -144,8 +147,11 @@ def _emb_for(words: list[str], seed: int = 0) -> kb.WordEmbeddings:
 
 
 def test_weat_reports_missing_words_by_name_and_balances() -> None:
-    test = kb.make_test("t", {"X": ["x1", "x2", "x3", "x4"], "Y": ["y1", "y2", "y3", "y4"]},
-                        {"A": ["a1", "a2", "zzz"], "B": ["b1", "b2"]})
+    test = kb.make_test(
+        "t",
+        {"X": ["x1", "x2", "x3", "x4"], "Y": ["y1", "y2", "y3", "y4"]},
+        {"A": ["a1", "a2", "zzz"], "B": ["b1", "b2"]},
+    )
     emb = _emb_for(["x1", "x2", "x3", "x4", "y1", "y2", "y4", "a1", "a2", "b1", "b2"])
     r = kb.weat(emb, test, max_missing=0.5)
     assert r.missing == {"X": [], "Y": ["y3"], "A": ["zzz"], "B": []}
@@ -164,8 +170,9 @@ def test_weat_on_embeddings_matches_vectors() -> None:
     words = [w for ws in test.word_sets().values() for w in ws]
     emb = _emb_for(words, seed=3)
     r = kb.weat(emb, test)
-    stat, d, _, _ = weat_by_loops(*(emb.matrix(list(ws.words))
-                                      for ws in (test.x, test.y, test.a, test.b)))
+    stat, d, _, _ = weat_by_loops(
+        *(emb.matrix(list(ws.words)) for ws in (test.x, test.y, test.a, test.b))
+    )
     assert r.statistic == pytest.approx(stat)
     assert r.effect_size == pytest.approx(d)
     assert r.exact and r.n_partitions == 12870
@@ -190,9 +197,18 @@ def test_bad_inputs_give_clear_errors() -> None:
 
 
 def test_caliskan_tests_are_the_papers() -> None:
-    sizes = {1: (25, 25, 25, 25), 2: (25, 25, 25, 25), 3: (32, 32, 25, 25), 4: (16, 16, 25, 25),
-             5: (16, 16, 8, 8), 6: (8, 8, 8, 8), 7: (8, 8, 8, 8), 8: (8, 8, 8, 8), 9: (6, 6, 7, 7),
-             10: (8, 8, 8, 8)}
+    sizes = {
+        1: (25, 25, 25, 25),
+        2: (25, 25, 25, 25),
+        3: (32, 32, 25, 25),
+        4: (16, 16, 25, 25),
+        5: (16, 16, 8, 8),
+        6: (8, 8, 8, 8),
+        7: (8, 8, 8, 8),
+        8: (8, 8, 8, 8),
+        9: (6, 6, 7, 7),
+        10: (8, 8, 8, 8),
+    }
     for k, size in sizes.items():
         t = kb.caliskan_test(f"caliskan-t{k}")
         assert (len(t.x), len(t.y), len(t.a), len(t.b)) == size

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
-
 import khipu.core as kc
+import numpy as np
 from khipu.bias.embeddings import WordEmbeddings, unit_rows
 
 AnalogyMethod = Literal["3cosadd", "3cosmul"]
@@ -104,5 +103,3 @@ def evaluate_analogies(
         table[str(sec["section"])] = (correct, correct + incorrect)
     total = table.get("Total accuracy", (0, 0))[1]
     return AnalogyEvaluation(float(score) if total else float("nan"), table, total)
-
-

@@ -29,18 +29,32 @@ DEFAULT_TEST = "en-gender-career"
 def _add_embedding_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("embeddings (default: the offline CBOW word2vec, cached)")
     g.add_argument("--embeddings", type=existing_file, help="word vectors file")
-    g.add_argument("--format", default="word2vec",
-                   choices=["word2vec", "word2vec-bin", "glove", "fasttext"],
-                   help="file format (default word2vec text)")
+    g.add_argument(
+        "--format",
+        default="word2vec",
+        choices=["word2vec", "word2vec-bin", "glove", "fasttext"],
+        help="file format (default word2vec text)",
+    )
     g.add_argument("--lowercase", action="store_true", help="lowercase vocabulary and queries")
-    g.add_argument("--strip-accents", action="store_true", help="strip accents (canción -> cancion)")
+    g.add_argument(
+        "--strip-accents", action="store_true", help="strip accents (canción -> cancion)"
+    )
     g.add_argument("--limit", type=positive_int, help="read only the first N vectors")
-    g.add_argument("--max-missing", type=fraction, default=0.2,
-                   help="largest fraction of a word set that may be missing (default 0.2)")
-    g.add_argument("--word-sets", type=existing_file,
-                   help="JSON/YAML file of named word sets, usable as @name")
-    g.add_argument("--language", choices=["en", "es"], default="en",
-                   help="example word sets for @name (default en)")
+    g.add_argument(
+        "--max-missing",
+        type=fraction,
+        default=0.2,
+        help="largest fraction of a word set that may be missing (default 0.2)",
+    )
+    g.add_argument(
+        "--word-sets", type=existing_file, help="JSON/YAML file of named word sets, usable as @name"
+    )
+    g.add_argument(
+        "--language",
+        choices=["en", "es"],
+        default="en",
+        help="example word sets for @name (default en)",
+    )
 
 
 def _embeddings(args: argparse.Namespace) -> WordEmbeddings:
@@ -49,8 +63,13 @@ def _embeddings(args: argparse.Namespace) -> WordEmbeddings:
 
     if args.embeddings is None:
         return default_embeddings()
-    return load_embeddings(args.embeddings, args.format, lowercase=args.lowercase,
-                           strip_accents=args.strip_accents, limit=args.limit)
+    return load_embeddings(
+        args.embeddings,
+        args.format,
+        lowercase=args.lowercase,
+        strip_accents=args.strip_accents,
+        limit=args.limit,
+    )
 
 
 def _named_sets(args: argparse.Namespace) -> dict[str, list[str]]:
@@ -107,13 +126,25 @@ def _cmd_weat(args: argparse.Namespace) -> int:
 
     test = get_test(args.test)
     emb = _embeddings(args)
-    result = weat(emb, test, max_missing=args.max_missing, n_permutations=args.permutations,
-                  exact_limit=args.exact_limit, seed=args.seed)
+    result = weat(
+        emb,
+        test,
+        max_missing=args.max_missing,
+        n_permutations=args.permutations,
+        exact_limit=args.exact_limit,
+        seed=args.seed,
+    )
     out = start_run(args, embeddings_name=emb.name)
     plot_weat(result, path=out / "weat.png")
-    kc.write_json(out / "words.json", {"used": result.words, "missing": result.missing,
-                                       "balanced_out": result.balanced_out,
-                                       "set_names": result.set_names})
+    kc.write_json(
+        out / "words.json",
+        {
+            "used": result.words,
+            "missing": result.missing,
+            "balanced_out": result.balanced_out,
+            "set_names": result.set_names,
+        },
+    )
     print(result.summary())
     paper = {f"paper_{k}": v for k, v in test.paper.items()}
     _metrics(out, {**result.metrics(), "embeddings": emb.name, **paper})
@@ -131,8 +162,7 @@ def _cmd_project(args: argparse.Namespace) -> int:
     emb = _embeddings(args)
     side1, side2 = _words(args.side1, args, "--side1"), _words(args.side2, args, "--side2")
     words = _words(args.words, args, "--words")
-    direction = bias_direction(emb, side1, side2, method=args.method,
-                               max_missing=args.max_missing)
+    direction = bias_direction(emb, side1, side2, method=args.method, max_missing=args.max_missing)
     proj = project(emb, words, direction)
     metrics: dict[str, Any] = {
         "method": args.method,
@@ -147,9 +177,13 @@ def _cmd_project(args: argparse.Namespace) -> int:
     if direction.method == "pca":
         plot_explained_variance(direction, path=out / "explained_variance.png")
     if args.y_side1 or args.y_side2:
-        y_dir = bias_direction(emb, _words(args.y_side1, args, "--y-side1"),
-                               _words(args.y_side2, args, "--y-side2"), method=args.method,
-                               max_missing=args.max_missing)
+        y_dir = bias_direction(
+            emb,
+            _words(args.y_side1, args, "--y-side1"),
+            _words(args.y_side2, args, "--y-side2"),
+            method=args.method,
+            max_missing=args.max_missing,
+        )
         proj_y = project(emb, words, y_dir)
         plot_projection_plane(proj, proj_y, path=out / "projection_plane.png")
         metrics["direct_bias_y"] = direct_bias(emb, words, y_dir, max_missing=None)
@@ -175,14 +209,26 @@ def _cmd_debias(args: argparse.Namespace) -> int:
     test = get_test(args.test)
     direction = direction_pca(emb, definitional_pairs(args.language), max_missing=0.5)
     keep = gender_specific_words(args.language)
-    debiased = hard_debias(emb, direction, keep=keep,
-                           equalize_pairs=equalize_pairs(args.language))
-    kwargs = dict(max_missing=args.max_missing, n_permutations=args.permutations, seed=args.seed)
-    before, after = weat(emb, test, **kwargs), weat(debiased, test, **kwargs)  # type: ignore[arg-type]
+    debiased = hard_debias(emb, direction, keep=keep, equalize_pairs=equalize_pairs(args.language))
+    before, after = (
+        weat(
+            e,
+            test,
+            max_missing=args.max_missing,
+            n_permutations=args.permutations,
+            exact_limit=args.exact_limit,
+            seed=args.seed,
+        )
+        for e in (emb, debiased)
+    )
     neutral = [w for w in _words(args.words, args, "--words") if w not in keep]
-    proj_before, proj_after = project(emb, neutral, direction), project(debiased, neutral, direction)
-    rec = recoverability(emb, debiased, direction, n_words=args.recover_words, exclude=keep,
-                         seed=args.seed)
+    proj_before, proj_after = (
+        project(emb, neutral, direction),
+        project(debiased, neutral, direction),
+    )
+    rec = recoverability(
+        emb, debiased, direction, n_words=args.recover_words, exclude=keep, seed=args.seed
+    )
     out = start_run(args, embeddings_name=emb.name)
     from khipu.bias.plots import plot_explained_variance, plot_projection_bars, plot_weat
 
@@ -193,22 +239,27 @@ def _cmd_debias(args: argparse.Namespace) -> int:
     plot_explained_variance(direction, path=out / "explained_variance.png")
     if args.save is not None:
         debiased.save_word2vec(out / args.save)
-    kc.write_json(out / "recoverable_words.json",
-                  {"first": list(rec.words_first), "second": list(rec.words_second)})
-    _metrics(out, {
-        "test": test.name,
-        "explained_variance": direction.explained_variance,
-        "effect_size_before": before.effect_size,
-        "effect_size_after": after.effect_size,
-        "p_value_before": before.p_value,
-        "p_value_after": after.p_value,
-        "max_abs_projection_before": float(abs(proj_before.scores).max()),
-        "max_abs_projection_after": float(abs(proj_after.scores).max()),
-        "cluster_accuracy_after": rec.cluster_accuracy,
-        "neighbour_agreement_after": rec.neighbour_agreement,
-        "neighbour_correlation_after": rec.neighbour_correlation,
-        "n_missing": before.n_missing,
-    })
+    kc.write_json(
+        out / "recoverable_words.json",
+        {"first": list(rec.words_first), "second": list(rec.words_second)},
+    )
+    _metrics(
+        out,
+        {
+            "test": test.name,
+            "explained_variance": direction.explained_variance,
+            "effect_size_before": before.effect_size,
+            "effect_size_after": after.effect_size,
+            "p_value_before": before.p_value,
+            "p_value_after": after.p_value,
+            "max_abs_projection_before": float(abs(proj_before.scores).max()),
+            "max_abs_projection_after": float(abs(proj_after.scores).max()),
+            "cluster_accuracy_after": rec.cluster_accuracy,
+            "neighbour_agreement_after": rec.neighbour_agreement,
+            "neighbour_correlation_after": rec.neighbour_correlation,
+            "n_missing": before.n_missing,
+        },
+    )
     return 0
 
 
@@ -222,12 +273,21 @@ def _cmd_pairs(args: argparse.Namespace) -> int:
     result = compare_pairs(scorer, pairs)
     out = start_run(args, n_pairs=len(pairs))
     plot_pairs(result, path=out / "pairs.png")
-    kc.write_json(out / "pair_scores.json", [
-        {"stereotypical": s.pair.stereotypical, "anti_stereotypical": s.pair.anti_stereotypical,
-         "bias_type": s.pair.bias_type, "direction": s.pair.direction,
-         "stereo_score": s.stereo_score, "anti_score": s.anti_score, "n_tokens": s.n_tokens}
-        for s in result.scores
-    ])
+    kc.write_json(
+        out / "pair_scores.json",
+        [
+            {
+                "stereotypical": s.pair.stereotypical,
+                "anti_stereotypical": s.pair.anti_stereotypical,
+                "bias_type": s.pair.bias_type,
+                "direction": s.pair.direction,
+                "stereo_score": s.stereo_score,
+                "anti_score": s.anti_score,
+                "n_tokens": s.n_tokens,
+            }
+            for s in result.scores
+        ],
+    )
     _metrics(out, result.metrics())
     return 0
 
@@ -243,8 +303,7 @@ def _cmd_rank(args: argparse.Namespace) -> int:
     for r in ranked:
         flag = f"  ({r.n_unscored} unscored tokens)" if r.n_unscored else ""
         print(f"  {r.score:9.3f}  {r.sentence}{flag}")
-    _metrics(out, {"scorer": scorer.name, "best": ranked[0].candidate,
-                   "n_candidates": len(ranked)})
+    _metrics(out, {"scorer": scorer.name, "best": ranked[0].candidate, "n_candidates": len(ranked)})
     return 0
 
 
@@ -258,16 +317,21 @@ def _cmd_analogies(args: argparse.Namespace) -> int:
         parts = [p for p in q.replace("::", ":").split(":") if p]
         if len(parts) != 3:
             raise kc.KhipuError(f"an analogy query is a:b:c (a is to b as c is to ?), got {q!r}")
-        top = analogy(emb, *parts, method=args.method, topn=args.top,
-                      exclude_inputs=not args.include_inputs)
+        top = analogy(
+            emb, *parts, method=args.method, topn=args.top, exclude_inputs=not args.include_inputs
+        )
         answers[q] = top
-        print(f"  {parts[0]} : {parts[1]} :: {parts[2]} : "
-              + ", ".join(f"{w} ({s:.2f})" for w, s in top))
+        print(
+            f"  {parts[0]} : {parts[1]} :: {parts[2]} : "
+            + ", ".join(f"{w} ({s:.2f})" for w, s in top)
+        )
     evaluation = evaluate_analogies(emb, args.questions)
     out = start_run(args, embeddings_name=emb.name)
     kc.write_json(out / "analogies.json", {"answers": answers, "sections": evaluation.sections})
-    metrics: dict[str, Any] = {"accuracy": evaluation.accuracy,
-                               "n_questions": evaluation.n_questions}
+    metrics: dict[str, Any] = {
+        "accuracy": evaluation.accuracy,
+        "n_questions": evaluation.n_questions,
+    }
     for q, top in answers.items():
         metrics[f"answer[{q}]"] = top[0][0] if top else ""
     _metrics(out, metrics)
@@ -280,9 +344,15 @@ def _cmd_seat(args: argparse.Namespace) -> int:
 
     emb = _embeddings(args)
     test = get_test(args.test)
-    result = seat(MeanWordVectorEncoder(emb), test, templates=args.template or DEFAULT_TEMPLATES,
-                  embeddings=emb, max_missing=args.max_missing,
-                  n_permutations=args.permutations, seed=args.seed)
+    result = seat(
+        MeanWordVectorEncoder(emb),
+        test,
+        templates=args.template or DEFAULT_TEMPLATES,
+        embeddings=emb,
+        max_missing=args.max_missing,
+        n_permutations=args.permutations,
+        seed=args.seed,
+    )
     out = start_run(args, embeddings_name=emb.name)
     _metrics(out, result.metrics())
     return 0
@@ -292,34 +362,60 @@ def _cmd_seat(args: argparse.Namespace) -> int:
 
 
 def _add_permutation_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--permutations", type=positive_int, default=100_000,
-                   help="sampled partitions when the exact test is too large (default 1e5)")
-    p.add_argument("--exact-limit", type=non_negative_int, default=100_000,
-                   help="enumerate every partition up to this many (default 1e5)")
+    p.add_argument(
+        "--permutations",
+        type=positive_int,
+        default=100_000,
+        help="sampled partitions when the exact test is too large (default 1e5)",
+    )
+    p.add_argument(
+        "--exact-limit",
+        type=non_negative_int,
+        default=100_000,
+        help="enumerate every partition up to this many (default 1e5)",
+    )
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     """Adds the ``khipu bias`` subcommands."""
     sub = parser.add_subparsers(title="commands", metavar="<command>")
 
-    p = sub.add_parser("weat", help="Word Embedding Association Test (Caliskan et al. 2017)",
-                       description="WEAT effect size (ddof=1), statistic and permutation "
-                       "p-value; missing words are reported by name.")
-    p.add_argument("--test", default=DEFAULT_TEST,
-                   help=f"caliskan-t1..caliskan-t10, en-gender-career, en-gender-science, "
-                   f"es-genero-carrera..., or a JSON/YAML file (default {DEFAULT_TEST})")
+    p = sub.add_parser(
+        "weat",
+        help="Word Embedding Association Test (Caliskan et al. 2017)",
+        description="WEAT effect size (ddof=1), statistic and permutation "
+        "p-value; missing words are reported by name.",
+    )
+    p.add_argument(
+        "--test",
+        default=DEFAULT_TEST,
+        help=f"caliskan-t1..caliskan-t10, en-gender-career, en-gender-science, "
+        f"es-genero-carrera..., or a JSON/YAML file (default {DEFAULT_TEST})",
+    )
     _add_permutation_arguments(p)
     _add_embedding_arguments(p)
     add_run_arguments(p)
     p.set_defaults(func=_cmd_weat)
 
     p = sub.add_parser("project", help="project words on a bias direction (EDIA's views)")
-    p.add_argument("--side1", nargs="+", required=True, help="words of the first side (e.g. @female)")
-    p.add_argument("--side2", nargs="+", required=True, help="words of the second side (e.g. @male)")
-    p.add_argument("--words", nargs="+", default=["@professions"],
-                   help="words to project (default @professions)")
-    p.add_argument("--method", choices=["sum", "pair", "pca"], default="sum",
-                   help="how to find the direction (default sum, EDIA's)")
+    p.add_argument(
+        "--side1", nargs="+", required=True, help="words of the first side (e.g. @female)"
+    )
+    p.add_argument(
+        "--side2", nargs="+", required=True, help="words of the second side (e.g. @male)"
+    )
+    p.add_argument(
+        "--words",
+        nargs="+",
+        default=["@professions"],
+        help="words to project (default @professions)",
+    )
+    p.add_argument(
+        "--method",
+        choices=["sum", "pair", "pca"],
+        default="sum",
+        help="how to find the direction (default sum, EDIA's)",
+    )
     p.add_argument("--y-side1", nargs="+", help="first side of a second direction (4-space view)")
     p.add_argument("--y-side2", nargs="+", help="second side of a second direction")
     p.add_argument("--top", type=positive_int, default=10, help="words shown at each end")
@@ -329,10 +425,18 @@ def register(parser: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("debias", help="hard debiasing: WEAT before/after and recoverability")
     p.add_argument("--test", default=DEFAULT_TEST, help=f"WEAT test (default {DEFAULT_TEST})")
-    p.add_argument("--words", nargs="+", default=["@professions"],
-                   help="neutral words to show before/after (default @professions)")
-    p.add_argument("--recover-words", type=positive_int, default=250,
-                   help="most biased words per side for the recoverability check")
+    p.add_argument(
+        "--words",
+        nargs="+",
+        default=["@professions"],
+        help="neutral words to show before/after (default @professions)",
+    )
+    p.add_argument(
+        "--recover-words",
+        type=positive_int,
+        default=250,
+        help="most biased words per side for the recoverability check",
+    )
     p.add_argument("--save", type=Path, help="also write the debiased vectors (word2vec text)")
     _add_permutation_arguments(p)
     _add_embedding_arguments(p)
@@ -340,18 +444,27 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.set_defaults(func=_cmd_debias)
 
     p = sub.add_parser("pairs", help="CrowS-Pairs: does the model prefer stereotypes?")
-    p.add_argument("--pairs", type=existing_file,
-                   help="CSV with sent_more, sent_less, stereo_antistereo, bias_type "
-                   "(default: the built-in examples)")
-    p.add_argument("--scorer", default="word2vec",
-                   help="word2vec (offline default) or hf:<model name or folder>")
-    p.add_argument("--language", choices=["en", "es"], default="en",
-                   help="built-in example pairs (default en)")
+    p.add_argument(
+        "--pairs",
+        type=existing_file,
+        help="CSV with sent_more, sent_less, stereo_antistereo, bias_type "
+        "(default: the built-in examples)",
+    )
+    p.add_argument(
+        "--scorer",
+        default="word2vec",
+        help="word2vec (offline default) or hf:<model name or folder>",
+    )
+    p.add_argument(
+        "--language", choices=["en", "es"], default="en", help="built-in example pairs (default en)"
+    )
     add_run_arguments(p)
     p.set_defaults(func=_cmd_pairs)
 
     p = sub.add_parser("rank", help="EDIA phrase bias: rank fillers of a '*' by likelihood")
-    p.add_argument("--template", required=True, help="sentence with one '*', e.g. 'The * is a nurse.'")
+    p.add_argument(
+        "--template", required=True, help="sentence with one '*', e.g. 'The * is a nurse.'"
+    )
     p.add_argument("--candidates", nargs="+", required=True, help="words to put in the blank")
     p.add_argument("--scorer", default="word2vec", help="word2vec or hf:<model>")
     p.add_argument("--language", choices=["en", "es"], default="en", help=argparse.SUPPRESS)
@@ -362,10 +475,16 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--query", nargs="+", help="a:b:c queries (a is to b as c is to ?)")
     p.add_argument("--method", choices=["3cosadd", "3cosmul"], default="3cosadd")
     p.add_argument("--top", type=positive_int, default=5, help="answers per query")
-    p.add_argument("--include-inputs", action="store_true",
-                   help="allow a, b, c as answers (shows how exclusion shapes 'biased' analogies)")
-    p.add_argument("--questions", type=existing_file,
-                   help="analogy questions file (default gensim's questions-words.txt)")
+    p.add_argument(
+        "--include-inputs",
+        action="store_true",
+        help="allow a, b, c as answers (shows how exclusion shapes 'biased' analogies)",
+    )
+    p.add_argument(
+        "--questions",
+        type=existing_file,
+        help="analogy questions file (default gensim's questions-words.txt)",
+    )
     _add_embedding_arguments(p)
     add_run_arguments(p)
     p.set_defaults(func=_cmd_analogies)

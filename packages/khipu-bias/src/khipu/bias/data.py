@@ -24,14 +24,14 @@ import hashlib
 import io
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-import numpy as np
-
 import khipu.core as kc
+import numpy as np
 from khipu.bias.embeddings import WordEmbeddings
 
 CorpusName = Literal["wiki+lee", "lee"]
@@ -171,9 +171,22 @@ def _cache_file(config: ModelConfig) -> Path:
     return cache_dir() / f"cbow-{config.corpus.replace('+', '-')}-{digest}.npz"
 
 
-def _save_model(path: Path, model: CbowModel) -> None:
-    from khipu.core.checkpoint import atomic_write_bytes
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Writes ``data`` to ``path`` via a temporary file and a rename (never half-written)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
+
+def _save_model(path: Path, model: CbowModel) -> None:
     buffer = io.BytesIO()
     np.savez(
         buffer,
@@ -183,7 +196,7 @@ def _save_model(path: Path, model: CbowModel) -> None:
         counts=model.counts,
         config=np.array(json.dumps(model.config._asdict())),
     )
-    atomic_write_bytes(path, buffer.getvalue())
+    _atomic_write(path, buffer.getvalue())
 
 
 def _load_model(path: Path) -> CbowModel:

@@ -13,9 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 import khipu.core as kc
+import numpy as np
 from khipu.bias.directions import BiasDirection
 from khipu.bias.embeddings import WordEmbeddings, unit_rows
 
@@ -24,7 +23,7 @@ def _g(direction: BiasDirection | np.ndarray) -> np.ndarray:
     g = direction.vector if isinstance(direction, BiasDirection) else np.asarray(direction, float)
     if g.ndim != 1 or not np.linalg.norm(g) > 0:
         raise kc.KhipuError("the bias direction must be a non-zero vector [D]")
-    return unit_rows(g[None])[0]
+    return np.asarray(unit_rows(g[None])[0])
 
 
 def neutralize(vectors: np.ndarray, direction: BiasDirection | np.ndarray) -> np.ndarray:
@@ -108,8 +107,9 @@ def kmeans(
             if step > 0 and np.array_equal(new, labels):
                 break
             labels = new
-            c = np.array([x[labels == j].mean(0) if np.any(labels == j) else c[j]
-                          for j in range(k)])
+            c = np.array(
+                [x[labels == j].mean(0) if np.any(labels == j) else c[j] for j in range(k)]
+            )
         inertia = float(((x - c[labels]) ** 2).sum())
         if inertia < best_inertia:
             best_labels, best_inertia = labels, inertia
@@ -165,8 +165,10 @@ def recoverability(
     if before.words != after.words:
         raise kc.KhipuError("before and after must share the same vocabulary")
     skip = {before.key(w) for w in exclude}
-    cand = np.array([i for i in range(min(vocabulary, len(before)))
-                     if before.words[i] not in skip], dtype=np.int64)
+    cand = np.array(
+        [i for i in range(min(vocabulary, len(before))) if before.words[i] not in skip],
+        dtype=np.int64,
+    )
     if len(cand) < 2 * n_words or n_words < 2:
         n_words = max(2, len(cand) // 2)
         if len(cand) < 4:

@@ -21,9 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-import numpy as np
-
 import khipu.core as kc
+import numpy as np
 from khipu.bias.embeddings import DEFAULT_MAX_MISSING, Lookup, WordEmbeddings, unit_rows
 
 DirectionMethod = Literal["pair", "sum", "pca"]
@@ -72,8 +71,9 @@ def direction_from_pair(emb: WordEmbeddings, first: str, second: str) -> BiasDir
     v = unit_rows(emb.matrix([first]))[0] - unit_rows(emb.matrix([second]))[0]
     if np.linalg.norm(v) == 0:
         raise kc.KhipuError(f"{first!r} and {second!r} have the same vector: no direction")
-    return BiasDirection(unit_rows(v[None])[0], "pair", (first,), (second,),
-                         label=f"{second}  <->  {first}")
+    return BiasDirection(
+        unit_rows(v[None])[0], "pair", (first,), (second,), label=f"{second}  <->  {first}"
+    )
 
 
 def direction_from_sums(
@@ -84,17 +84,23 @@ def direction_from_sums(
     max_missing: float | None = DEFAULT_MAX_MISSING,
 ) -> BiasDirection:
     """EDIA's ``sum`` direction: ``normalize(normalize(sum first) - normalize(sum second))``."""
-    found = emb.lookup({"first side": list(first), "second side": list(second)},
-                       max_missing=max_missing)
+    found = emb.lookup(
+        {"first side": list(first), "second side": list(second)}, max_missing=max_missing
+    )
     f, s = found.found["first side"], found.found["second side"]
     sum_f = unit_rows(emb.matrix(f)).sum(axis=0)
     sum_s = unit_rows(emb.matrix(s)).sum(axis=0)
     v = unit_rows(sum_f[None])[0] - unit_rows(sum_s[None])[0]
     if np.linalg.norm(v) == 0:
         raise kc.KhipuError("the two sides have the same mean direction: no bias direction")
-    return BiasDirection(unit_rows(v[None])[0], "sum", tuple(f), tuple(s),
-                         missing=tuple(w for ws in found.missing.values() for w in ws),
-                         label=_label(f, s))
+    return BiasDirection(
+        unit_rows(v[None])[0],
+        "sum",
+        tuple(f),
+        tuple(s),
+        missing=tuple(w for ws in found.missing.values() for w in ws),
+        label=_label(f, s),
+    )
 
 
 def direction_pca(
@@ -147,8 +153,9 @@ def direction_pca(
             f"(< {min_explained:.0%}): these pairs do not share one direction"
         )
     first, second = tuple(p[0] for p in ok), tuple(p[1] for p in ok)
-    return BiasDirection(unit_rows(g[None])[0], "pca", first, second, ratio, missing,
-                         label=_label(first, second))
+    return BiasDirection(
+        unit_rows(g[None])[0], "pca", first, second, ratio, missing, label=_label(first, second)
+    )
 
 
 def bias_direction(

@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-
 import khipu.core as kc
+import numpy as np
 
 EmbeddingFormat = Literal["word2vec", "word2vec-bin", "glove", "fasttext", "gensim"]
 FORMATS: tuple[str, ...] = ("word2vec", "word2vec-bin", "glove", "fasttext", "gensim")
@@ -54,7 +53,7 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
     """Rows of ``x [N, D]`` scaled to unit L2 norm (zero rows stay zero)."""
     x = np.asarray(x, dtype=np.float64)
     norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+    return np.asarray(np.divide(x, norms, out=np.zeros_like(x), where=norms > 0))
 
 
 @dataclass(frozen=True)
@@ -137,8 +136,10 @@ class WordEmbeddings:
         """
         k = self.key(word)
         if k not in self.index:
-            raise MissingWordsError(f"{word!r} is not in the vocabulary of {self.name}", {"": [word]})
-        return self.vectors[self.index[k]]
+            raise MissingWordsError(
+                f"{word!r} is not in the vocabulary of {self.name}", {"": [word]}
+            )
+        return np.asarray(self.vectors[self.index[k]])
 
     def matrix(self, words: Sequence[str]) -> np.ndarray:
         """Vectors ``[N, D]`` of ``words`` (all must be present)."""
@@ -219,7 +220,7 @@ class WordEmbeddings:
     def similarities(self, vector: np.ndarray) -> np.ndarray:
         """Cosine similarity ``[V]`` of every vocabulary vector with ``vector``."""
         v = unit_rows(np.asarray(vector, dtype=np.float64)[None, :])[0]
-        return unit_rows(self.vectors) @ v
+        return np.asarray(unit_rows(self.vectors) @ v)
 
     def most_similar(
         self, query: str | np.ndarray, *, topn: int = 10, exclude: Iterable[str] = ()
@@ -270,16 +271,16 @@ class WordEmbeddings:
         words = [str(w) for w in kv.index_to_key]
         vectors = np.asarray(kv.vectors, dtype=np.float32)
         if lowercase or strip_accents:
-            keys = [preprocess_word(w, lowercase=lowercase, accents=not strip_accents) for w in words]
+            keys = [
+                preprocess_word(w, lowercase=lowercase, accents=not strip_accents) for w in words
+            ]
             seen: dict[str, int] = {}
             for i, k in enumerate(keys):
                 seen.setdefault(k, i)
             rows = sorted(seen.values())
             words = [keys[i] for i in rows]
             vectors = vectors[rows]
-        emb = cls(
-            tuple(words), vectors, name=name, lowercase=lowercase, accents=not strip_accents
-        )
+        emb = cls(tuple(words), vectors, name=name, lowercase=lowercase, accents=not strip_accents)
         return emb.normalized() if normalize else emb
 
     def save_word2vec(self, path: str | Path, *, binary: bool = False) -> Path:
@@ -389,7 +390,6 @@ def load_embeddings(
             kv = KeyedVectors.load_word2vec_format(
                 str(path),
                 binary=format == "word2vec-bin",
-                no_header=format == "glove",
                 limit=limit,
                 unicode_errors="strict",
             )
@@ -405,7 +405,9 @@ def load_embeddings(
             f"could not read {path} as {format} ({hint}): {type(exc).__name__}: {exc}"
         ) from exc
     except Exception as exc:  # gensim raises bare errors on some corrupt files
-        raise kc.KhipuError(f"could not read {path} as {format}: {type(exc).__name__}: {exc}") from exc
+        raise kc.KhipuError(
+            f"could not read {path} as {format}: {type(exc).__name__}: {exc}"
+        ) from exc
     if len(kv.index_to_key) == 0:
         raise kc.KhipuError(f"{path} holds no vectors")
     return WordEmbeddings.from_keyed_vectors(

@@ -27,9 +27,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-import numpy as np
-
 import khipu.core as kc
+import numpy as np
 from khipu.bias.data import CbowModel
 
 PAIR_COLUMNS = ("sent_more", "sent_less", "stereo_antistereo", "bias_type")
@@ -88,7 +87,9 @@ class CbowScorer:
         for k, i in enumerate(positions):
             if ids[i] < 0:
                 continue
-            lo, hi = (0, len(ids)) if self.window is None else (i - self.window, i + self.window + 1)
+            lo, hi = (
+                (0, len(ids)) if self.window is None else (i - self.window, i + self.window + 1)
+            )
             ctx = [ids[j] for j in range(max(0, lo), min(len(ids), hi)) if j != i and ids[j] >= 0]
             if ctx:
                 rows.append(k)
@@ -291,9 +292,14 @@ def _read_pairs(text: str, where: str) -> list[SentencePair]:
     pairs = []
     for n, row in enumerate(reader, start=2):
         try:
-            pairs.append(SentencePair(row["sent_more"] or "", row["sent_less"] or "",
-                                      (row["stereo_antistereo"] or "").strip(),
-                                      (row["bias_type"] or "").strip() or "unspecified"))
+            pairs.append(
+                SentencePair(
+                    row["sent_more"] or "",
+                    row["sent_less"] or "",
+                    (row["stereo_antistereo"] or "").strip(),
+                    (row["bias_type"] or "").strip() or "unspecified",
+                )
+            )
         except kc.KhipuError as exc:
             raise kc.KhipuError(f"{where}, line {n}: {exc}") from exc
     if not pairs:
@@ -383,8 +389,7 @@ def compare_pairs(scorer: MaskedScorer, pairs: Sequence[SentencePair]) -> PairsR
     for kind in sorted({p.bias_type for p in pairs}):
         group = [s for s in scores if s.pair.bias_type == kind]
         by_type[kind] = (_share(group), len(group))
-    return PairsResult(scorer.name, scores, _share(scores), by_type,
-                       sum(s.tie for s in scores))
+    return PairsResult(scorer.name, scores, _share(scores), by_type, sum(s.tie for s in scores))
 
 
 # --- EDIA's phrase ranking -------------------------------------------------------------------

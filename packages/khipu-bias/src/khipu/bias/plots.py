@@ -14,13 +14,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-from matplotlib.figure import Figure
-
 import khipu.core as kc
+import numpy as np
 from khipu.bias.directions import BiasDirection, Projection
 from khipu.bias.lm import PairsResult
 from khipu.bias.weat import WeatResult
+from matplotlib.figure import Figure
 
 _FIRST, _SECOND = "tab:orange", "tab:blue"
 
@@ -48,12 +47,22 @@ def plot_projection_bars(
     ax = fig.add_subplot()
     ax.barh(words, scores, color=[_FIRST if s > 0 else _SECOND for s in scores])
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_xlabel(f"cosine with the direction   ({projection.label})" if projection.label
-                  else "cosine with the direction")
+    ax.set_xlabel(
+        f"cosine with the direction   ({projection.label})"
+        if projection.label
+        else "cosine with the direction"
+    )
     ax.set_title(title or "Words along the bias direction")
     if projection.missing:
-        fig.text(0.01, 0.005, "missing: " + ", ".join(projection.missing[:15])
-                 + (" ..." if len(projection.missing) > 15 else ""), fontsize=7, color="gray")
+        fig.text(
+            0.01,
+            0.005,
+            "missing: "
+            + ", ".join(projection.missing[:15])
+            + (" ..." if len(projection.missing) > 15 else ""),
+            fontsize=7,
+            color="gray",
+        )
     return _done(fig, path)
 
 
@@ -98,10 +107,22 @@ def plot_weat(
     fig = kc.new_figure(11.0, max(3.5, 0.3 * len(words) + 1.2))
     ax, ax2 = fig.subplots(1, 2, width_ratios=[1.4, 1])
     for i, (ca, cb) in enumerate(zip(cos_a, cos_b, strict=True)):
-        ax.scatter(ca, np.full(len(ca), i - 0.12), s=8, color=_FIRST, alpha=0.6,
-                   label=names["A"] if i == 0 else None)
-        ax.scatter(cb, np.full(len(cb), i + 0.12), s=8, color=_SECOND, alpha=0.6,
-                   label=names["B"] if i == 0 else None)
+        ax.scatter(
+            ca,
+            np.full(len(ca), i - 0.12),
+            s=8,
+            color=_FIRST,
+            alpha=0.6,
+            label=names["A"] if i == 0 else None,
+        )
+        ax.scatter(
+            cb,
+            np.full(len(cb), i + 0.12),
+            s=8,
+            color=_SECOND,
+            alpha=0.6,
+            label=names["B"] if i == 0 else None,
+        )
         ax.plot([ca.mean(), cb.mean()], [i, i], color="black", lw=1)
     ax.set_yticks(range(len(words)), [f"{w}" for w in words], fontsize=7)
     ax.axhline(len(result.words["X"]) - 0.5, color="gray", lw=0.8, ls="--")
@@ -115,8 +136,11 @@ def plot_weat(
     ax2.set_title(f"d = {result.effect_size:.2f}, p = {result.p_value:.3g} ({kind})", fontsize=9)
     ax2.set_xlabel("test statistic over partitions")
     ax2.legend(fontsize=7)
-    fig.suptitle(title or f"WEAT {result.test}"
-                 + (f"  ({result.n_missing} missing words)" if result.n_missing else ""))
+    fig.suptitle(
+        title
+        or f"WEAT {result.test}"
+        + (f"  ({result.n_missing} missing words)" if result.n_missing else "")
+    )
     return _done(fig, path)
 
 
@@ -149,12 +173,13 @@ def plot_pairs(
     kinds = list(result.by_type)
     shares = [100 * result.by_type[k][0] for k in kinds] + [100 * result.share]
     counts = [result.by_type[k][1] for k in kinds] + [len(result.scores)]
-    labels = kinds + ["all"]
+    labels = [*kinds, "all"]
     fig = kc.new_figure(max(5.0, 0.8 * len(labels) + 2), 3.8)
     ax = fig.add_subplot()
     bars = ax.bar(labels, shares, color=["tab:blue"] * len(kinds) + ["black"])
-    ax.bar_label(bars, labels=[f"{s:.0f}% (n={c})" for s, c in zip(shares, counts, strict=True)],
-                 fontsize=7)
+    ax.bar_label(
+        bars, labels=[f"{s:.0f}% (n={c})" for s, c in zip(shares, counts, strict=True)], fontsize=7
+    )
     ax.axhline(50, color="tab:red", ls="--", lw=1, label="no preference (50 %)")
     ax.set_ylim(0, 105)
     ax.set_ylabel("% pairs: stereotypical preferred")

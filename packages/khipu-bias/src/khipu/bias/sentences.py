@@ -13,9 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-import numpy as np
-
 import khipu.core as kc
+import numpy as np
 from khipu.bias.embeddings import DEFAULT_MAX_MISSING, WordEmbeddings
 from khipu.bias.weat import (
     DEFAULT_EXACT_LIMIT,
@@ -61,8 +60,11 @@ class MeanWordVectorEncoder:
         out = np.empty((len(sentences), self.embeddings.dim))
         for i, s in enumerate(sentences):
             tokens = _WORD.findall(s)
-            words = [w if w in self.embeddings else w.lower() for w in tokens
-                     if w in self.embeddings or w.lower() in self.embeddings]
+            words = [
+                w if w in self.embeddings else w.lower()
+                for w in tokens
+                if w in self.embeddings or w.lower() in self.embeddings
+            ]
             if not words:
                 raise kc.KhipuError(f"no word of {s!r} is in the vocabulary")
             out[i] = self.embeddings.matrix(words).mean(axis=0)
@@ -95,10 +97,15 @@ class SeatResult:
 
     def metrics(self) -> dict[str, float | int | str | bool]:
         """A flat dict for ``metrics.json``."""
-        return {"test": self.test, "effect_size": self.effect_size, "p_value": self.p_value,
-                "statistic": self.statistic, "exact_p_value": self.exact,
-                "n_permutations": self.n_permutations,
-                "n_missing": sum(len(v) for v in self.missing.values())}
+        return {
+            "test": self.test,
+            "effect_size": self.effect_size,
+            "p_value": self.p_value,
+            "statistic": self.statistic,
+            "exact_p_value": self.exact,
+            "n_permutations": self.n_permutations,
+            "n_missing": sum(len(v) for v in self.missing.values()),
+        }
 
 
 def seat(
@@ -128,18 +135,26 @@ def seat(
     words = {r: list(ws.words) for r, ws in sets.items()}
     missing: dict[str, list[str]] = {}
     if embeddings is not None:
-        look = embeddings.lookup({f"{ws.name} ({r})": ws.words for r, ws in sets.items()},
-                                 max_missing=max_missing)
+        look = embeddings.lookup(
+            {f"{ws.name} ({r})": ws.words for r, ws in sets.items()}, max_missing=max_missing
+        )
         words = {r: look.found[f"{ws.name} ({r})"] for r, ws in sets.items()}
         missing = look.missing
         rng = np.random.default_rng(seed)
         words["X"], words["Y"], _, _ = balance_sets(words["X"], words["Y"], rng)
-    sentences = {r: [s for w in ws for s in fill_templates(w, templates)]
-                 for r, ws in words.items()}
+    sentences = {
+        r: [s for w in ws for s in fill_templates(w, templates)] for r, ws in words.items()
+    }
     vec = {r: encoder.encode(s) for r, s in sentences.items()}
     stat, d, perm, _, _ = weat_from_vectors(
-        vec["X"], vec["Y"], vec["A"], vec["B"], n_permutations=n_permutations,
-        exact_limit=exact_limit, seed=seed,
+        vec["X"],
+        vec["Y"],
+        vec["A"],
+        vec["B"],
+        n_permutations=n_permutations,
+        exact_limit=exact_limit,
+        seed=seed,
     )
-    return SeatResult(test.name, stat, d, perm.p_value, perm.exact, perm.n_permutations,
-                      sentences, missing)
+    return SeatResult(
+        test.name, stat, d, perm.p_value, perm.exact, perm.n_permutations, sentences, missing
+    )

@@ -21,9 +21,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 import khipu.core as kc
+import numpy as np
 from khipu.bias.embeddings import (
     DEFAULT_MAX_MISSING,
     MissingWordsError,
@@ -41,7 +40,7 @@ DEFAULT_EXACT_LIMIT = 100_000
 
 def cosine_similarities(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Cosine similarity ``[N, M]`` between the rows of ``u [N, D]`` and ``v [M, D]``."""
-    return unit_rows(u) @ unit_rows(v).T
+    return np.asarray(unit_rows(u) @ unit_rows(v).T)
 
 
 def association(w: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -54,7 +53,9 @@ def association(w: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
       ``[N]`` float64.
     """
     _check_nonempty(w=w, a=a, b=b)
-    return cosine_similarities(w, a).mean(axis=1) - cosine_similarities(w, b).mean(axis=1)
+    return np.asarray(
+        cosine_similarities(w, a).mean(axis=1) - cosine_similarities(w, b).mean(axis=1)
+    )
 
 
 def weat_statistic(s_x: np.ndarray, s_y: np.ndarray) -> float:
@@ -150,8 +151,12 @@ def _combination_codes(m: int, n: int) -> np.ndarray:
         bit = np.uint64(1) << np.uint64(i)
         lo, hi = max(0, n - (m - i - 1)), min(i + 1, n)  # sizes that can still reach n
         levels = {
-            j: np.concatenate([levels.get(j, np.empty(0, np.uint64)),
-                               levels.get(j - 1, np.empty(0, np.uint64)) | bit])
+            j: np.concatenate(
+                [
+                    levels.get(j, np.empty(0, np.uint64)),
+                    levels.get(j - 1, np.empty(0, np.uint64)) | bit,
+                ]
+            )
             for j in range(lo, hi + 1)
         }
     return levels[n]
@@ -192,8 +197,9 @@ def _random_codes(rng: np.random.Generator, rows: int, m: int, n: int) -> np.nda
     while have < rows:
         draw = int((rows - have) / keep * 1.05) + 64
         if m == 64:
-            words = rng.integers(0, np.iinfo(np.uint64).max, size=draw, dtype=np.uint64,
-                                 endpoint=True)
+            words = rng.integers(
+                0, np.iinfo(np.uint64).max, size=draw, dtype=np.uint64, endpoint=True
+            )
         elif m <= 32:  # half the random bits to draw and count
             small = rng.integers(0, 1 << m, size=draw, dtype=np.uint32)
             words = small[_popcount(small) == n].astype(np.uint64)
@@ -236,8 +242,8 @@ def _distinct_first(data: np.ndarray) -> np.ndarray:
         _, first = np.unique(keys[positions], return_index=True)
         drop = np.setdiff1d(positions, positions[first])
         return np.delete(np.arange(len(data)), drop)
-    keys = np.ascontiguousarray(data).view(np.dtype((np.void, data.shape[1])))[:, 0]
-    _, first = np.unique(keys, return_index=True)
+    rows = np.ascontiguousarray(data).view(np.dtype((np.void, data.shape[1])))[:, 0]
+    _, first = np.unique(rows, return_index=True)
     return np.sort(first)
 
 
@@ -251,8 +257,11 @@ def _sample_bytes(m: int, n: int, k: int, rng: np.random.Generator) -> np.ndarra
     data = np.empty((0, _n_bytes(m)), dtype=np.uint8)
     while len(data) < k:
         draw = k - len(data) + int(3 * k * k / (2 * total)) + 16  # + the duplicates expected
-        new = (_codes_to_bytes(_random_codes(rng, draw, m, n)) if m <= 64
-               else _masks_to_bytes(_random_masks(rng, draw, m, n)))
+        new = (
+            _codes_to_bytes(_random_codes(rng, draw, m, n))
+            if m <= 64
+            else _masks_to_bytes(_random_masks(rng, draw, m, n))
+        )
         data = np.concatenate([data, new]) if len(data) else new
         first = _distinct_first(data)
         if len(first) < len(data):
@@ -394,7 +403,9 @@ class WeatResult:
             "n_partitions": self.n_partitions,
             "n_permutations": self.n_permutations,
             "n_missing": self.n_missing,
-            "missing_words": "; ".join(f"{k}: {', '.join(v)}" for k, v in self.missing.items() if v),
+            "missing_words": "; ".join(
+                f"{k}: {', '.join(v)}" for k, v in self.missing.items() if v
+            ),
             "balanced_out_words": "; ".join(
                 f"{k}: {', '.join(v)}" for k, v in self.balanced_out.items() if v
             ),
@@ -503,8 +514,14 @@ def weat(
         )
     vec = {r: embeddings.matrix(used[r]) for r in "XYAB"}
     statistic, effect, perm, s_x, s_y = weat_from_vectors(
-        vec["X"], vec["Y"], vec["A"], vec["B"],
-        n_permutations=n_permutations, exact_limit=exact_limit, seed=seed, ddof=ddof,
+        vec["X"],
+        vec["Y"],
+        vec["A"],
+        vec["B"],
+        n_permutations=n_permutations,
+        exact_limit=exact_limit,
+        seed=seed,
+        ddof=ddof,
     )
     return WeatResult(
         test=test.name,

@@ -80,6 +80,13 @@ class WeatTest:
         return out
 
 
+def _weat_test(
+    name: str, sets: Sequence[WordSet], *, title: str = "", paper: Mapping[str, float] | None = None
+) -> WeatTest:
+    x, y, a, b = sets
+    return WeatTest(name, x, y, a, b, title=title, paper=dict(paper or {}))
+
+
 def _resource(name: str) -> Any:
     text = resources.files("khipu.bias").joinpath("resources", name).read_text(encoding="utf-8")
     return json.loads(text)
@@ -116,11 +123,11 @@ def caliskan_test(name: str, *, include_excluded: bool = False) -> WeatTest:
     if key not in specs:
         raise kc.UnknownNameError("WEAT test", name, available_tests())
     spec = specs[key]
-    return WeatTest(
+    return _weat_test(
         key,
-        *(_caliskan_set(spec[r], include_excluded) for r in "XYAB"),
+        [_caliskan_set(spec[r], include_excluded) for r in "XYAB"],
         title=spec["title"],
-        paper=dict(spec.get("paper", {})),
+        paper=spec.get("paper", {}),
     )
 
 
@@ -182,8 +189,8 @@ def analogy_family_pairs() -> list[tuple[str, str]]:
 
 def _example_test(language: str, spec: Mapping[str, Any]) -> WeatTest:
     sets = examples(language)["sets"]
-    return WeatTest(
-        spec["id"], *(WordSet(spec[r], tuple(sets[spec[r]])) for r in "XYAB"), title=spec["title"]
+    return _weat_test(
+        spec["id"], [WordSet(spec[r], tuple(sets[spec[r]])) for r in "XYAB"], title=spec["title"]
     )
 
 
@@ -279,11 +286,8 @@ def load_weat_test(path: str | Path) -> WeatTest:
                 f"{path}: {role!r} must map exactly two set names to word lists, got {group!r}"
             )
         sets += [WordSet(str(k), _words(v, f"{path}: {role} {k!r}")) for k, v in group.items()]
-    return WeatTest(
-        str(data.get("name", Path(path).stem)),
-        *sets,
-        title=str(data.get("title", "")),
-        paper={},
+    return _weat_test(
+        str(data.get("name", Path(path).stem)), sets, title=str(data.get("title", ""))
     )
 
 
@@ -298,4 +302,4 @@ def make_test(
     if len(targets) != 2 or len(attributes) != 2:
         raise kc.KhipuError("a WEAT test needs exactly two target sets and two attribute sets")
     sets = [WordSet(k, tuple(v)) for k, v in (*targets.items(), *attributes.items())]
-    return WeatTest(name, *sets, title=title)
+    return _weat_test(name, sets, title=title)
