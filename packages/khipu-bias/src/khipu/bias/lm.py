@@ -157,9 +157,14 @@ class HFMaskedLMScorer:
         """``log P(token | rest)`` with the token replaced by the mask token, one copy each."""
         torch = self.torch
         ids = list(self.tokenizer.convert_tokens_to_ids(list(tokens)))
-        full = self.tokenizer.build_inputs_with_special_tokens(ids)
-        special = self.tokenizer.get_special_tokens_mask(ids)
-        offset = special.index(0) if 0 in special else 0
+        tok = self.tokenizer
+        start_id = tok.cls_token_id if tok.cls_token_id is not None else tok.bos_token_id
+        end_id = tok.sep_token_id if tok.sep_token_id is not None else tok.eos_token_id
+        # [CLS] tokens [SEP] (BERT) or <s> tokens </s> (RoBERTa), built by hand: the
+        # tokenizer helpers for this differ between transformers 4 and 5
+        full = ([start_id] if start_id is not None else []) + ids
+        full += [end_id] if end_id is not None else []
+        offset = 1 if start_id is not None else 0
         out = np.empty(len(positions))
         for start in range(0, len(positions), self.batch_size):
             chunk = list(positions[start : start + self.batch_size])
