@@ -107,3 +107,27 @@ def test_evaluate_batch_counts_episode_returns() -> None:
         5,
     )
     np.testing.assert_array_equal(np.asarray(balancing), 500.0)
+
+
+def test_batch_autoreset_restarts_only_ended_episodes() -> None:
+    states = cp.CartPoleState(
+        jnp.asarray([[0.0, 0.0, 0.2094, 2.0], [0.0, 0.0, 0.0, 0.0]]), jnp.asarray([5, 7], jnp.int32)
+    )
+    out = cp.step_autoreset_batch(jax.random.key(2), states, jnp.asarray([1, 0]))
+    np.testing.assert_array_equal(np.asarray(out.terminated), [True, False])
+    np.testing.assert_array_equal(np.asarray(out.state.t), [0, 8])
+    assert float(out.next_obs[0, 2]) > cp.THETA_THRESHOLD
+    assert float(jnp.max(jnp.abs(out.obs[0]))) < 0.05
+    single = cp.step(jax.tree.map(lambda x: x[1], states), 0)
+    np.testing.assert_array_equal(np.asarray(out.obs[1]), np.asarray(single[1]))
+
+
+def test_hashed_uniform_reset_noise_is_uniform_and_fresh() -> None:
+    a = np.asarray(cp.hashed_uniform(jax.random.key(0), (50_000, 4), low=-0.05, high=0.05))
+    b = np.asarray(cp.hashed_uniform(jax.random.key(1), (50_000, 4), low=-0.05, high=0.05))
+    assert a.min() >= -0.05 and a.max() < 0.05
+    counts = np.histogram(a, bins=10, range=(-0.05, 0.05))[0]
+    chi2 = float(((counts - 20_000) ** 2 / 20_000).sum())
+    assert chi2 < 27.9  # 0.999 quantile, 9 degrees of freedom
+    assert abs(float(np.corrcoef(a.ravel(), b.ravel())[0, 1])) < 0.02
+    assert abs(float(np.corrcoef(a[:-1, 0], a[1:, 0])[0, 1])) < 0.02

@@ -104,6 +104,7 @@ def test_target_network_updates(target_update: str) -> None:
         target_period=3,
         target_update=target_update,
         tau=0.5,
+        gradient_steps=1,
     )
     dqn = make_dqn(config, 4, 2)
     state = dqn.init(jax.random.key(0))
@@ -140,3 +141,23 @@ def test_bad_config_is_refused() -> None:
         make_dqn(DQNConfig(loss="l1"), 4, 2)
     with pytest.raises(KhipuError, match="target_update"):
         make_dqn(DQNConfig(target_update="sometimes"), 4, 2)
+
+
+def test_learn_takes_gradient_steps_per_phase() -> None:
+    config = DQNConfig(hidden=(8,), batch_size=4, buffer_size=16, gradient_steps=5, target_period=5)
+    dqn = make_dqn(config, 4, 2)
+    state = dqn.init(jax.random.key(0))
+    items = {
+        "obs": jnp.ones((8, 4)),
+        "action": jnp.zeros(8, jnp.int32),
+        "reward": jnp.ones(8),
+        "next_obs": jnp.ones((8, 4)),
+        "terminated": jnp.zeros(8),
+    }
+    state = state._replace(buffer=replay_add(state.buffer, items))
+    state, metrics = jax.jit(dqn.learn)(state, jax.random.key(1))
+    assert int(state.learn_steps) == 5 and metrics["loss"].shape == ()
+    for p, t in zip(
+        jax.tree.leaves(state.params), jax.tree.leaves(state.target_params), strict=True
+    ):
+        np.testing.assert_array_equal(np.asarray(p), np.asarray(t))  # copied at step 5

@@ -27,11 +27,13 @@ class DQNConfig(NamedTuple):
     Attributes:
       hidden: Q-network hidden sizes.
       learning_rate: Adam's step size.
+      anneal_lr: decay the step size linearly to 0 over the run's learning steps.
       gamma: discount factor.
       batch_size: transitions per learning step.
       buffer_size: replay capacity.
       learning_starts: environment steps before learning begins.
-      train_every: environment steps between learning steps.
+      train_every: environment steps between learning phases.
+      gradient_steps: learning steps per phase.
       target_update: ``"periodic"`` (copy every ``target_period`` learning steps)
         or ``"polyak"`` (``target <- tau * online + (1 - tau) * target`` every step).
       target_period: learning steps between copies.
@@ -46,23 +48,25 @@ class DQNConfig(NamedTuple):
       eval_episodes: episodes per evaluation.
     """
 
-    hidden: tuple[int, ...] = (128, 128)
-    learning_rate: float = 1e-3
+    hidden: tuple[int, ...] = (256, 256)
+    learning_rate: float = 2.3e-3
+    anneal_lr: bool = True
     gamma: float = 0.99
-    batch_size: int = 128
-    buffer_size: int = 50_000
+    batch_size: int = 64
+    buffer_size: int = 100_000
     learning_starts: int = 1_000
-    train_every: int = 1
+    train_every: int = 256
+    gradient_steps: int = 128
     target_update: str = "periodic"
-    target_period: int = 100
+    target_period: int = 128
     tau: float = 0.005
     eps_start: float = 1.0
-    eps_end: float = 0.02
-    eps_decay_steps: int = 5_000
+    eps_end: float = 0.04
+    eps_decay_steps: int = 8_000
     loss: str = "huber"
     double: bool = True
     max_grad_norm: float = 10.0
-    total_steps: int = 50_000
+    total_steps: int = 80_000
     num_envs: int = 1
     eval_every: int = 2_500
     eval_episodes: int = 16
@@ -84,6 +88,7 @@ def check_config(config: DQNConfig) -> None:
         "batch_size",
         "buffer_size",
         "train_every",
+        "gradient_steps",
         "target_period",
         "total_steps",
         "num_envs",
@@ -167,13 +172,20 @@ class DQN(NamedTuple):
 
 
 def make_dqn(config: DQNConfig, obs_dim: int, num_actions: int) -> DQN:
-    """Builds DQN's ``init(key) -> state`` and ``learn(state, key) -> (state, metrics)``."""
+    """Builds DQN's ``init(key) -> state`` and ``learn(state, key) -> (state, metrics)``.
+
+    ``learn`` takes ``gradient_steps`` learning steps, each on a fresh uniform
+    minibatch of the replay buffer; the target network is copied every
+    ``target_period`` learning steps or moved by Polyak averaging every step.
+    """
     check_config(config)
     spec = PolicySpec("q", obs_dim, num_actions, tuple(config.hidden))
     net = q_network(num_actions, config.hidden)
-    optimizer = optax.chain(
-        optax.clip_by_global_norm(config.max_grad_norm), optax.adam(config.learning_rate)
-    )
+    lr: float | optax.Schedule = config.learning_rate
+    if config.anneal_lr:
+        phases = max(1, (config.total_steps - config.learning_starts) // config.train_every)
+        lr = optax.linear_schedule(config.learning_rate, 0.0, phases * config.gradient_steps)
+    optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(lr))
 
     def init(key: jax.Array) -> DQNState:
         params = net.init(key, jnp.zeros((obs_dim,), jnp.float32))
@@ -194,7 +206,7 @@ def make_dqn(config: DQNConfig, obs_dim: int, num_actions: int) -> DQN:
             return jnp.mean(optax.huber_loss(errors))
         return jnp.mean(jnp.square(errors))
 
-    def learn(state: DQNState, key: jax.Array) -> tuple[DQNState, dict[str, jax.Array]]:
+    def learn_step(state: DQNState, key: jax.Array) -> tuple[DQNState, dict[str, jax.Array]]:
         batch = replay_sample(state.buffer, key, config.batch_size)
         loss, grads = jax.value_and_grad(loss_fn)(state.params, state.target_params, batch)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
@@ -207,6 +219,13 @@ def make_dqn(config: DQNConfig, obs_dim: int, num_actions: int) -> DQN:
             target = jax.tree.map(lambda p, t: jnp.where(copy, p, t), params, state.target_params)
         return DQNState(params, target, opt_state, state.buffer, learn_steps), {"loss": loss}
 
+    def learn(state: DQNState, key: jax.Array) -> tuple[DQNState, dict[str, jax.Array]]:
+        if config.gradient_steps == 1:
+            return learn_step(state, key)
+        keys = jax.random.split(key, config.gradient_steps)
+        state, metrics = jax.lax.scan(learn_step, state, keys)
+        return state, jax.tree.map(jnp.mean, metrics)
+
     return DQN(config, spec, net, optimizer, init, learn)
 
 
@@ -214,8 +233,8 @@ class DQNAgent:
     """DQN on a gymnasium environment, for :func:`~khipu.rl.loop.run_training_loop`.
 
     Memory: the replay buffer (ready after ``learning_starts`` steps); actions:
-    ε-greedy while training, greedy in evaluation; learning: one step of
-    :func:`make_dqn`'s ``learn``.
+    ε-greedy while training, greedy in evaluation; learning: one phase of
+    :func:`make_dqn`'s ``learn`` (``gradient_steps`` steps).
     """
 
     def __init__(self, config: DQNConfig, obs_dim: int, num_actions: int, *, key: jax.Array | int):
