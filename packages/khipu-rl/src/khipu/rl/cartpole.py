@@ -172,7 +172,7 @@ def hashed_uniform(key: jax.Array, shape: tuple[int, ...], *, low: float, high: 
     x = x * jnp.uint32(0xC2B2AE35)
     x = x ^ (x >> 16)
     unit = (x >> 8).astype(jnp.float32) * jnp.float32(2.0**-24)
-    return (low + (high - low) * unit).reshape(shape)
+    return jnp.reshape(low + (high - low) * unit, shape)
 
 
 def step_autoreset_batch(
