@@ -28,8 +28,8 @@ def _g(direction: BiasDirection | np.ndarray) -> np.ndarray:
 
 def neutralize(vectors: np.ndarray, direction: BiasDirection | np.ndarray) -> np.ndarray:
     """``normalize(v - (v . g) g)`` for every row of ``vectors [N, D]``."""
-    g = _g(direction)
-    v = unit_rows(np.asarray(vectors, float))
+    v = unit_rows(np.asarray(vectors))
+    g = _g(direction).astype(v.dtype)
     return unit_rows(v - np.outer(v @ g, g))
 
 

@@ -58,6 +58,10 @@ class BiasDirection:
         return float(evr[0]) if len(evr) else float("nan")
 
 
+def _f64(x: np.ndarray) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64)
+
+
 def _label(first: Sequence[str], second: Sequence[str]) -> str:
     def short(ws: Sequence[str]) -> str:
         return ", ".join(ws[:2]) + ("..." if len(ws) > 2 else "")
@@ -68,7 +72,7 @@ def _label(first: Sequence[str], second: Sequence[str]) -> str:
 def direction_from_pair(emb: WordEmbeddings, first: str, second: str) -> BiasDirection:
     """The direction ``normalize(v_first - v_second)`` of one word pair."""
     emb.lookup({"pair": [first, second]}, max_missing=0.0)
-    v = unit_rows(emb.matrix([first]))[0] - unit_rows(emb.matrix([second]))[0]
+    v = unit_rows(_f64(emb.matrix([first])))[0] - unit_rows(_f64(emb.matrix([second])))[0]
     if np.linalg.norm(v) == 0:
         raise kc.KhipuError(f"{first!r} and {second!r} have the same vector: no direction")
     return BiasDirection(
@@ -88,8 +92,8 @@ def direction_from_sums(
         {"first side": list(first), "second side": list(second)}, max_missing=max_missing
     )
     f, s = found.found["first side"], found.found["second side"]
-    sum_f = unit_rows(emb.matrix(f)).sum(axis=0)
-    sum_s = unit_rows(emb.matrix(s)).sum(axis=0)
+    sum_f = unit_rows(_f64(emb.matrix(f))).sum(axis=0)
+    sum_s = unit_rows(_f64(emb.matrix(s))).sum(axis=0)
     v = unit_rows(sum_f[None])[0] - unit_rows(sum_s[None])[0]
     if np.linalg.norm(v) == 0:
         raise kc.KhipuError("the two sides have the same mean direction: no bias direction")
@@ -137,8 +141,8 @@ def direction_pca(
             f"{emb.name} ({', '.join(missing)}); need at least two complete pairs"
             + ("" if max_missing is None else f" and at most {max_missing:.0%} lost")
         )
-    a = unit_rows(emb.matrix([p[0] for p in ok]))
-    b = unit_rows(emb.matrix([p[1] for p in ok]))
+    a = unit_rows(_f64(emb.matrix([p[0] for p in ok])))
+    b = unit_rows(_f64(emb.matrix([p[1] for p in ok])))
     center = (a + b) / 2
     rows = np.concatenate([a - center, b - center])  # already zero-mean
     _, sing, vt = np.linalg.svd(rows, full_matrices=False)
@@ -230,7 +234,7 @@ def project(
     g = direction.vector if isinstance(direction, BiasDirection) else np.asarray(direction)
     look = _found(emb, words, max_missing)
     found = look.found["words"]
-    scores = unit_rows(emb.matrix(found)) @ unit_rows(np.asarray(g, float)[None])[0]
+    scores = unit_rows(_f64(emb.matrix(found))) @ unit_rows(np.asarray(g, float)[None])[0]
     label = direction.label if isinstance(direction, BiasDirection) else ""
     return Projection(tuple(found), scores, tuple(look.missing["words"]), label)
 

@@ -50,8 +50,13 @@ def preprocess_word(word: str, *, lowercase: bool = False, accents: bool = True)
 
 
 def unit_rows(x: np.ndarray) -> np.ndarray:
-    """Rows of ``x [N, D]`` scaled to unit L2 norm (zero rows stay zero)."""
-    x = np.asarray(x, dtype=np.float64)
+    """Rows of ``x [N, D]`` scaled to unit L2 norm (zero rows stay zero).
+
+    float32 input stays float32 (large vocabularies); anything else becomes float64.
+    """
+    x = np.asarray(x)
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float64)
     norms = np.linalg.norm(x, axis=-1, keepdims=True)
     return np.asarray(np.divide(x, norms, out=np.zeros_like(x), where=norms > 0))
 

@@ -40,7 +40,7 @@ DEFAULT_EXACT_LIMIT = 100_000
 
 def cosine_similarities(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Cosine similarity ``[N, M]`` between the rows of ``u [N, D]`` and ``v [M, D]``."""
-    return np.asarray(unit_rows(u) @ unit_rows(v).T)
+    return np.asarray(unit_rows(np.asarray(u, np.float64)) @ unit_rows(np.asarray(v, np.float64)).T)
 
 
 def association(w: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
