@@ -301,6 +301,40 @@ def make_ppo_train(config: PPOConfig) -> Callable[[jax.Array], JaxRun]:
     return train
 
 
+def make_vector_env(env_id: str, num_envs: int) -> Any:
+    """``num_envs`` copies of ``env_id`` in a ``SyncVectorEnv`` with same-step autoreset."""
+    import gymnasium as gym
+    from gymnasium.vector import AutoresetMode
+
+    make_env(env_id).close()  # the checks and errors of make_env
+    return gym.make_vec(
+        env_id,
+        num_envs=num_envs,
+        vectorization_mode="sync",
+        vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
+    )
+
+
+def step_vector_env(
+    envs: Any, actions: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Steps a same-step-autoreset vector env.
+
+    Returns:
+      ``(obs, reward, terminated, truncated, next_obs)``: ``obs`` is what to
+      act on next (a reset observation where an episode ended), ``next_obs`` the
+      true observation each step reached (``info["final_obs"]`` where an
+      episode ended), which truncated episodes bootstrap from.
+    """
+    obs, reward, terminated, truncated, infos = envs.step(actions)
+    done = terminated | truncated
+    next_obs = np.array(obs, dtype=np.float32, copy=True)
+    if "final_obs" in infos:
+        for i in np.flatnonzero(infos.get("_final_obs", done)):
+            next_obs[i] = infos["final_obs"][i]
+    return obs, np.asarray(reward, np.float32), terminated, truncated, next_obs
+
+
 def train_ppo_gym(
     config: PPOConfig, *, env_id: str, seed: int, keep_best: bool = True, progress: bool = True
 ) -> LoopResult:
@@ -310,21 +344,13 @@ def train_ppo_gym(
     are the jitted :func:`make_ppo` ``update``. Truncated episodes bootstrap
     from their final observation (``info["final_obs"]``).
     """
-    import gymnasium as gym
-    from gymnasium.vector import AutoresetMode
-
     probe = make_env(env_id)
     info = env_info(probe)
     probe.close()
     ppo = make_ppo(config, info.obs_dim, info.num_actions)
     keys = KeySequence(seed)
     state = ppo.init(next(keys))
-    envs = gym.make_vec(
-        env_id,
-        num_envs=config.num_envs,
-        vectorization_mode="sync",
-        vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
-    )
+    envs = make_vector_env(env_id, config.num_envs)
     eval_env = make_env(env_id)
     net = ppo.net
 
@@ -367,12 +393,8 @@ def train_ppo_gym(
                 action, log_prob, value = (
                     np.asarray(x) for x in act(state.params, obs32, next(keys))
                 )
-                next_obs, reward, terminated, truncated, infos = envs.step(action)
+                next_obs, reward, terminated, truncated, true_next = step_vector_env(envs, action)
                 done = terminated | truncated
-                true_next = np.array(next_obs, dtype=np.float32, copy=True)
-                if "final_obs" in infos:
-                    for i in np.flatnonzero(infos.get("_final_obs", done)):
-                        true_next[i] = infos["final_obs"][i]
                 ep_ret += reward
                 for i in np.flatnonzero(done):
                     history.episode_steps.append(int(steps + i + 1))
