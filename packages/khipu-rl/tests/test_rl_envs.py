@@ -75,3 +75,16 @@ def test_gif_from_rgb_array_frames(tmp_path) -> None:  # type: ignore[no-untyped
 def test_record_video_without_moviepy_names_the_extra(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(MissingDependencyError, match=r"khipu-rl\[video\]"):
         record_video("CartPole-v1", lambda obs: 0, tmp_path)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("Box2D") is not None, reason="box2d installed")
+def test_lunar_lander_without_box2d_names_the_fix() -> None:
+    with pytest.raises(MissingDependencyError, match=r"gymnasium\[box2d\]"):
+        make_env("LunarLander-v3")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("moviepy") is None, reason="needs khipu-rl[video]")
+def test_record_video_with_moviepy(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    paths = record_video("CartPole-v1", lambda obs: 0, tmp_path / "videos", episodes=1, seed=0)
+    assert [p.name for p in paths] == ["rl-video-episode-0.mp4"]
+    assert paths[0].stat().st_size > 0
