@@ -24,7 +24,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,21 +170,6 @@ def _cache_file(config: ModelConfig) -> Path:
     return cache_dir() / f"cbow-{config.corpus.replace('+', '-')}-{digest}.npz"
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Writes ``data`` to ``path`` via a temporary file and a rename (never half-written)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _save_model(path: Path, model: CbowModel) -> None:
     buffer = io.BytesIO()
     np.savez(
@@ -196,7 +180,7 @@ def _save_model(path: Path, model: CbowModel) -> None:
         counts=model.counts,
         config=np.array(json.dumps(model.config._asdict())),
     )
-    _atomic_write(path, buffer.getvalue())
+    kc.atomic_write_bytes(path, buffer.getvalue())
 
 
 def _load_model(path: Path) -> CbowModel:

@@ -109,6 +109,9 @@ from .random import (
     numpy_rng as numpy_rng,
 )
 from .rundir import (
+    atomic_write_bytes as atomic_write_bytes,
+)
+from .rundir import (
     package_versions as package_versions,
 )
 from .rundir import (
