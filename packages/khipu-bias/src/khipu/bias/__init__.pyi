@@ -1,0 +1,96 @@
+"""Type stub of khipu.bias: the public API, imported lazily (see __init__.py)."""
+
+from .__about__ import (
+    __version__ as __version__,
+)
+from .analogies import (
+    AnalogyEvaluation as AnalogyEvaluation,
+    analogy as analogy,
+    evaluate_analogies as evaluate_analogies,
+)
+from .data import (
+    CbowModel as CbowModel,
+    ModelConfig as ModelConfig,
+    cache_dir as cache_dir,
+    corpus_sentences as corpus_sentences,
+    default_embeddings as default_embeddings,
+    default_model as default_model,
+    train_cbow as train_cbow,
+)
+from .debias import (
+    Recoverability as Recoverability,
+    equalize as equalize,
+    hard_debias as hard_debias,
+    kmeans as kmeans,
+    neutralize as neutralize,
+    recoverability as recoverability,
+)
+from .directions import (
+    BiasDirection as BiasDirection,
+    Projection as Projection,
+    bias_direction as bias_direction,
+    direct_bias as direct_bias,
+    direction_from_pair as direction_from_pair,
+    direction_from_sums as direction_from_sums,
+    direction_pca as direction_pca,
+    project as project,
+)
+from .embeddings import (
+    Lookup as Lookup,
+    MissingWordsError as MissingWordsError,
+    WordEmbeddings as WordEmbeddings,
+    load_embeddings as load_embeddings,
+    strip_accents as strip_accents,
+)
+from .lm import (
+    CbowScorer as CbowScorer,
+    HFMaskedLMScorer as HFMaskedLMScorer,
+    MaskedScorer as MaskedScorer,
+    PairsResult as PairsResult,
+    SentencePair as SentencePair,
+    builtin_pairs as builtin_pairs,
+    compare_pairs as compare_pairs,
+    get_scorer as get_scorer,
+    load_pairs as load_pairs,
+    pseudo_log_likelihood as pseudo_log_likelihood,
+    rank_fillers as rank_fillers,
+    shared_pll as shared_pll,
+)
+from .plots import (
+    plot_explained_variance as plot_explained_variance,
+    plot_pairs as plot_pairs,
+    plot_projection_bars as plot_projection_bars,
+    plot_projection_plane as plot_projection_plane,
+    plot_weat as plot_weat,
+)
+from .sentences import (
+    MeanWordVectorEncoder as MeanWordVectorEncoder,
+    SentenceEncoder as SentenceEncoder,
+    seat as seat,
+)
+from .weat import (
+    PermutationTest as PermutationTest,
+    WeatResult as WeatResult,
+    association as association,
+    permutation_test as permutation_test,
+    sample_partitions as sample_partitions,
+    weat as weat,
+    weat_effect_size as weat_effect_size,
+    weat_from_vectors as weat_from_vectors,
+    weat_statistic as weat_statistic,
+)
+from .wordsets import (
+    WeatTest as WeatTest,
+    WordSet as WordSet,
+    analogy_family_pairs as analogy_family_pairs,
+    available_tests as available_tests,
+    caliskan_test as caliskan_test,
+    definitional_pairs as definitional_pairs,
+    equalize_pairs as equalize_pairs,
+    example_sets as example_sets,
+    gender_specific_words as gender_specific_words,
+    get_test as get_test,
+    load_weat_test as load_weat_test,
+    load_word_sets as load_word_sets,
+    make_test as make_test,
+)
