@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,25 +75,23 @@ def build(package_dir: Path, out_dir: Path, *, sdist: bool = True) -> Path:
 
 
 def fresh_venv(
-    path: Path, wheel: Path, *, find_links: Path, extra: list[str] | None = None
+    path: Path,
+    wheel: Path,
+    *,
+    find_links: Path,
+    features: list[str] | None = None,
+    extra: list[str] | None = None,
 ) -> Path:
-    """A new venv at ``path`` with ``wheel`` and its declared dependencies; returns its python."""
+    """A new venv at ``path`` with ``wheel`` (with optional ``features``) and its declared
+    dependencies, plus ``extra`` requirements; returns its python."""
     run([uv(), "venv", "--quiet", "--python", sys.executable, str(path)])
     python = path / "bin" / "python"
-    run(
-        [
-            uv(),
-            "pip",
-            "install",
-            "--quiet",
-            "--python",
-            str(python),
-            "--find-links",
-            str(find_links),
-            str(wheel),
-            *(extra or []),
-        ]
-    )
+    target = str(wheel)
+    if features:
+        name = wheel.name.split("-")[0].replace("_", "-")
+        target = f"{name}[{','.join(features)}] @ {wheel.resolve().as_uri()}"
+    install = [uv(), "pip", "install", "--quiet", "--python", str(python)]
+    run([*install, "--find-links", str(find_links), target, *(extra or [])])
     return python
 
 
@@ -131,8 +130,17 @@ def main(argv: list[str] | None = None) -> int:
         build(CORE, dist / "core", sdist=False)
         links = dist / "core"
     with tempfile.TemporaryDirectory(prefix=f"release-{name}-") as tmp:
+        # its optional extras too, so that its tests can run: all of them, or those the
+        # package lists under [tool.khipu] test-extras (e.g. to leave out a multi-GB torch)
+        pyproject = tomllib.loads((package_dir / "pyproject.toml").read_text())
+        extras = pyproject["project"].get("optional-dependencies", {})
+        features = pyproject.get("tool", {}).get("khipu", {}).get("test-extras", sorted(extras))
         python = fresh_venv(
-            Path(tmp) / "venv", wheel, find_links=links, extra=["pytest", "pytest-benchmark"]
+            Path(tmp) / "venv",
+            wheel,
+            find_links=links,
+            features=features,
+            extra=["pytest", "pytest-benchmark"],
         )
         topic = name.removeprefix("khipu-")
         run([str(python), "-c", f"import khipu.{topic} as m; print(m.__name__, m.__version__)"])
