@@ -38,7 +38,7 @@ def test_version_is_read_from_about(tmp_path: Path) -> None:
 def test_changelog_without_the_version_is_refused(tmp_path: Path) -> None:
     release = _release()
     pkg = _fake_package(tmp_path, "0.2.0", "# Changelog\n\n## 0.1.0 — 2026-11-27\n")
-    with pytest.raises(SystemExit, match="no section for 0.2.0"):
+    with pytest.raises(SystemExit, match=r"no section for 0\.2\.0"):
         release.check_changelog(pkg, "0.2.0")
     release.check_changelog(pkg, "0.1.0")  # present: accepted
 
