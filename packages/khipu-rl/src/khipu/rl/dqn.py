@@ -74,6 +74,8 @@ class DQNConfig(NamedTuple):
 
 def check_config(config: DQNConfig) -> None:
     """Raises :class:`~khipu.core.KhipuError` for impossible settings."""
+    if not config.learning_rate > 0:
+        raise KhipuError(f"learning_rate must be positive, got {config.learning_rate}")
     if config.target_update not in ("periodic", "polyak"):
         raise KhipuError(
             f"target_update must be 'periodic' or 'polyak', got {config.target_update!r}"

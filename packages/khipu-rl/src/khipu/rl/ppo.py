@@ -70,6 +70,13 @@ class PPOConfig(NamedTuple):
 
 def check_config(config: PPOConfig) -> None:
     """Raises :class:`~khipu.core.KhipuError` for impossible settings."""
+    if not config.learning_rate > 0:
+        raise KhipuError(f"learning_rate must be positive, got {config.learning_rate}")
+    for name, value in (("gamma", config.gamma), ("gae_lambda", config.gae_lambda)):
+        if not 0.0 <= value <= 1.0:
+            raise KhipuError(f"{name} must be in [0, 1], got {value}")
+    if not config.clip_eps > 0:
+        raise KhipuError(f"clip_eps must be positive, got {config.clip_eps}")
     for name in (
         "num_envs",
         "num_steps",

@@ -48,6 +48,8 @@ class ReinforceConfig(NamedTuple):
 
 def check_config(config: ReinforceConfig) -> None:
     """Raises :class:`~khipu.core.KhipuError` for impossible settings."""
+    if not config.learning_rate > 0:
+        raise KhipuError(f"learning_rate must be positive, got {config.learning_rate}")
     if config.baseline not in BASELINES:
         raise KhipuError(f"baseline must be one of {', '.join(BASELINES)}; got {config.baseline!r}")
     if config.eval_mode not in EVAL_MODES:
@@ -121,7 +123,12 @@ def _bucket(n: int) -> int:
 
 class ReinforceAgent:
     """REINFORCE for :func:`~khipu.rl.loop.run_training_loop`: samples actions
-    while training, learns after every ``episodes_per_update`` episodes."""
+    while training, learns after every ``episodes_per_update`` episodes.
+
+    Rewards-to-go are Monte Carlo returns of the episode as played: a
+    truncated episode's are cut at the time limit (there is no critic to
+    bootstrap from).
+    """
 
     def __init__(
         self, config: ReinforceConfig, obs_dim: int, num_actions: int, *, key: jax.Array | int
