@@ -214,7 +214,6 @@ def test_train_smoke(tmp_path: Path, argv: list[str]) -> None:
         (["train", "--algo", "reinforce", "--set", "gamma=1.5"], "gamma must be"),
         (["train", "--algo", "rps", "--set", "low=3"], "need low < high"),
         (["train", "--algo", "ppo", "--steps", "100"], "less than one rollout"),
-        (["train", "--algo", "rps", "--resume"], "cannot resume"),
         (["evaluate", "--checkpoint", "nowhere"], "no policy checkpoint"),
     ],
 )
@@ -267,3 +266,11 @@ def test_evaluate_rejects_a_mismatched_env_and_a_foreign_file(
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     assert main(["rl", "evaluate", "--checkpoint", str(tmp_path / "bad.npz")]) == 1
     assert "corrupt" in capsys.readouterr().err
+
+
+def test_train_does_not_offer_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["rl", "train", "--algo", "rps", "--resume", "--out", str(tmp_path / "run")])
+    assert exc.value.code == 2
+    assert "unrecognized arguments: --resume" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

@@ -120,3 +120,12 @@ def test_start_run_writes_config_with_every_argument(tmp_path) -> None:  # type:
     again = parser.parse_args(["--out", str(out)])
     with pytest.raises(KhipuError, match="--overwrite"):
         cli.start_run(again)
+
+
+def test_commands_that_cannot_resume_do_not_offer_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    parser = cli.ArgumentParser(prog="khipu demo analyse")
+    cli.add_run_arguments(parser, resume=False)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--out", str(tmp_path), "--resume"])
+    args = parser.parse_args(["--out", str(tmp_path / "run")])
+    assert (cli.start_run(args) / "config.json").is_file()

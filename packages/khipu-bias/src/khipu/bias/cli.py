@@ -394,7 +394,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     _add_permutation_arguments(p)
     _add_embedding_arguments(p)
-    add_run_arguments(p)
+    add_run_arguments(p, resume=False)
     p.set_defaults(func=_cmd_weat)
 
     p = sub.add_parser("project", help="project words on a bias direction (EDIA's views)")
@@ -420,7 +420,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--y-side2", nargs="+", help="second side of a second direction")
     p.add_argument("--top", type=positive_int, default=10, help="words shown at each end")
     _add_embedding_arguments(p)
-    add_run_arguments(p)
+    add_run_arguments(p, resume=False)
     p.set_defaults(func=_cmd_project)
 
     p = sub.add_parser("debias", help="hard debiasing: WEAT before/after and recoverability")
@@ -440,7 +440,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--save", type=Path, help="also write the debiased vectors (word2vec text)")
     _add_permutation_arguments(p)
     _add_embedding_arguments(p)
-    add_run_arguments(p)
+    add_run_arguments(p, resume=False)
     p.set_defaults(func=_cmd_debias)
 
     p = sub.add_parser("pairs", help="CrowS-Pairs: does the model prefer stereotypes?")
@@ -458,7 +458,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--language", choices=["en", "es"], default="en", help="built-in example pairs (default en)"
     )
-    add_run_arguments(p)
+    add_run_arguments(p, resume=False)
     p.set_defaults(func=_cmd_pairs)
 
     p = sub.add_parser("rank", help="EDIA phrase bias: rank fillers of a '*' by likelihood")
@@ -468,7 +468,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--candidates", nargs="+", required=True, help="words to put in the blank")
     p.add_argument("--scorer", default="word2vec", help="word2vec or hf:<model>")
     p.add_argument("--language", choices=["en", "es"], default="en", help=argparse.SUPPRESS)
-    add_run_arguments(p)
+    add_run_arguments(p, resume=False)
     p.set_defaults(func=_cmd_rank)
 
     p = sub.add_parser("analogies", help="analogies (3CosAdd / 3CosMul) and gensim's benchmark")
@@ -486,7 +486,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="analogy questions file (default gensim's questions-words.txt)",
     )
     _add_embedding_arguments(p)
-    add_run_arguments(p)
+    add_run_arguments(p, resume=False)
     p.set_defaults(func=_cmd_analogies)
 
     p = sub.add_parser("seat", help="sentence-level WEAT over templates (SEAT)")
@@ -494,5 +494,5 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--template", nargs="+", help="templates with one {} slot")
     _add_permutation_arguments(p)
     _add_embedding_arguments(p)
-    add_run_arguments(p)
+    add_run_arguments(p, resume=False)
     p.set_defaults(func=_cmd_seat)

@@ -30,7 +30,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         description="Runs the practical's JAX demonstrations; writes metrics.json with the "
         "measured speed-ups, demos.json, timings.png and functions.png.",
     )
-    add_run_arguments(basics)
+    add_run_arguments(basics, resume=False)
     basics.add_argument("--quick", action="store_true", help="smaller arrays (seconds, not tens)")
     basics.add_argument("--repeats", type=positive_int, default=5, help="timing repeats (best of)")
     basics.set_defaults(func=cmd_basics)
@@ -41,7 +41,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         description="Fits y = w x + b (true w=0.4, b=-0.2, noise 0.05) by gradient descent "
         "until the gradient norm falls below --tolerance; writes metrics.json and loss_curve.png.",
     )
-    add_run_arguments(reg)
+    add_run_arguments(reg, resume=False)
     reg.add_argument("--optimizer", default="sgd", help="optax optimizer name (default sgd)")
     reg.add_argument("--learning-rate", type=positive_float, default=0.1, help="default 0.1")
     reg.add_argument("--tolerance", type=positive_float, default=1e-4, help="gradient-norm stop")

@@ -32,8 +32,6 @@ def _parse_settings(pairs: list[str]) -> dict[str, str]:
 def _cmd_train(args: argparse.Namespace) -> int:
     from khipu.core import KhipuError
 
-    if args.resume:
-        raise KhipuError("khipu rl train cannot resume a run; use --overwrite to start again")
     settings: dict[str, Any] = _parse_settings(args.set or [])
     if args.steps is not None:
         if args.algo not in ("dqn", "ppo"):
@@ -179,7 +177,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="final evaluation episodes on gymnasium's env (default 100)",
     )
     train.add_argument("--no-gif", action="store_true", help="do not record episode.gif")
-    add_run_arguments(train)
+    add_run_arguments(train, resume=False)  # RL runs are short: no resume
     train.set_defaults(func=_cmd_train)
 
     evaluate = sub.add_parser(

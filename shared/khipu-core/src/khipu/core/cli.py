@@ -104,22 +104,27 @@ def _parse(kind: Callable[[str], T], text: str, what: str) -> T:
         raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
 
 
-def add_run_arguments(parser: argparse.ArgumentParser, *, seed: int = 0) -> None:
+def add_run_arguments(
+    parser: argparse.ArgumentParser, *, seed: int = 0, resume: bool = True
+) -> None:
     """Adds the options every run command shares: ``--out``, ``--seed``,
-    ``--overwrite``, ``--resume``, ``--no-progress``."""
+    ``--overwrite``, ``--no-progress`` and, for commands that can continue an
+    interrupted run (``resume=True``), ``--resume``."""
     parser.add_argument("--out", type=Path, required=True, help="run folder to write")
     parser.add_argument(
         "--seed", type=non_negative_int, default=seed, help=f"seed (default {seed})"
     )
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
-    group.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    if resume:
+        group.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
 def start_run(args: argparse.Namespace, **extra: Any) -> Path:
     """Prepares ``args.out`` and writes ``config.json`` with every argument (+ ``extra``)."""
-    out = prepare_run_dir(args.out, overwrite=args.overwrite, resume=args.resume)
+    resume = bool(getattr(args, "resume", False))
+    out = prepare_run_dir(args.out, overwrite=args.overwrite, resume=resume)
     config = {k: v for k, v in vars(args).items() if k != "func"}
     write_config(out, {**config, **extra})
     return out
