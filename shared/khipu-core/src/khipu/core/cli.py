@@ -140,7 +140,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
         print("no practicals installed (pip install khipu-cnn, khipu-rl, ...)")
     for topic, ep in practicals.items():
         name, version, summary = _describe(ep)
-        print(f"{topic:<12} {name} {version:<8} {summary}")
+        print(f"{topic:<12} {f'{name} {version}':<24} {summary}")
     return 0
 
 
