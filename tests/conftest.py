@@ -4,9 +4,11 @@ practical under ``packages/`` is covered by these tests the moment it lands."""
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import re
 import tomllib
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -58,3 +60,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "practical" in metafunc.fixturenames:
         practicals = [p for p in PACKAGES if not p.is_core]
         metafunc.parametrize("practical", practicals, ids=[p.dist for p in practicals])
+
+
+@pytest.fixture(scope="session")
+def release() -> ModuleType:
+    """tests/release.py as a module (its build / fresh-venv helpers are reused by tests)."""
+    spec = importlib.util.spec_from_file_location("khipu_release", ROOT / "tests" / "release.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

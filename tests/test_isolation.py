@@ -3,12 +3,10 @@ imports and runs its command, without the heavy stacks of the other practicals."
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import tomllib
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from packaging.requirements import Requirement
@@ -27,19 +25,6 @@ HEAVY = {
 }
 
 pytestmark = pytest.mark.slow
-
-
-def _release() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("khipu_release", ROOT / "tests" / "release.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="session")
-def release() -> ModuleType:
-    return _release()
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@ a package from its wheel in a fresh venv without tagging."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -14,14 +13,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _release() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("khipu_release", ROOT / "tests" / "release.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _fake_package(tmp_path: Path, version: str, changelog: str) -> Path:
     pkg = tmp_path / "khipu-demo"
     (pkg / "src" / "khipu" / "demo").mkdir(parents=True)
@@ -30,13 +21,12 @@ def _fake_package(tmp_path: Path, version: str, changelog: str) -> Path:
     return pkg
 
 
-def test_version_is_read_from_about(tmp_path: Path) -> None:
+def test_version_is_read_from_about(release: ModuleType, tmp_path: Path) -> None:
     pkg = _fake_package(tmp_path, "1.2.3", "## 1.2.3\n")
-    assert _release().version_of(pkg) == ("khipu-demo", "1.2.3")
+    assert release.version_of(pkg) == ("khipu-demo", "1.2.3")
 
 
-def test_changelog_without_the_version_is_refused(tmp_path: Path) -> None:
-    release = _release()
+def test_changelog_without_the_version_is_refused(release: ModuleType, tmp_path: Path) -> None:
     pkg = _fake_package(tmp_path, "0.2.0", "# Changelog\n\n## 0.1.0 — 2026-11-27\n")
     with pytest.raises(SystemExit, match=r"no section for 0\.2\.0"):
         release.check_changelog(pkg, "0.2.0")
