@@ -150,12 +150,17 @@ class FitResult(NamedTuple):
     stopped_early: bool
 
 
-def _first_non_finite(metrics: list[Metrics]) -> tuple[int, str, float] | None:
-    stacked = {k: np.asarray(jnp.stack([m[k] for m in metrics])) for k in metrics[0]}
-    for i in range(len(metrics)):
+def _stack(metrics: list[Metrics]) -> dict[str, np.ndarray]:
+    """Per-step metrics as host arrays of shape ``[steps, ...]`` (one transfer per metric)."""
+    return {k: np.asarray(jnp.stack([m[k] for m in metrics])) for k in metrics[0]}
+
+
+def _first_non_finite(stacked: dict[str, np.ndarray]) -> tuple[int, str, float] | None:
+    steps = len(next(iter(stacked.values())))
+    for i in range(steps):
         for name, values in stacked.items():
             if not np.isfinite(values[i]).all():
-                return i, name, float(np.asarray(values[i]).ravel()[0])
+                return i, name, float(values[i].ravel()[0])
     return None
 
 
@@ -275,14 +280,15 @@ def fit(
                 state, metrics = train_step(state, shard_batch(batch, mesh))
                 step_metrics.append(metrics)
                 bar.update(1)
-            if (bad := _first_non_finite(step_metrics)) is not None:
+            stacked = _stack(step_metrics)
+            if (bad := _first_non_finite(stacked)) is not None:
                 i, name, value = bad
                 raise NonFiniteLossError(
                     f"training metric {name!r} became {value} at step {first_step + i + 1} "
                     f"(epoch {epoch}); try a smaller learning rate"
                 )
             row = {"epoch": float(epoch)}
-            row |= {k: float(np.mean([m[k] for m in step_metrics])) for k in step_metrics[0]}
+            row |= {k: float(v.mean()) for k, v in stacked.items()}
             if eval_step is not None and val_data is not None:
                 if epoch % eval_every == 0 or epoch == epochs:
                     val = evaluate(eval_step, state, val_data, batch_size=batch_size, mesh=mesh)
