@@ -129,6 +129,12 @@ def run_episode(
             return total, length, frames
 
 
+def eval_seed(seed: int) -> int:
+    """First reset seed of a training run's periodic evaluations (run ``seed``), far from
+    the seeds its training episodes use."""
+    return 10**6 + seed * 1000
+
+
 def evaluate_policy(env: Any, act: Act, *, episodes: int, seed: int) -> np.ndarray:
     """Returns of ``episodes`` episodes, episode ``i`` reset with seed ``seed + i``."""
     if episodes <= 0:

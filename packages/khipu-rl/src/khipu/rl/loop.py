@@ -19,7 +19,7 @@ from typing import Any, NamedTuple, Protocol
 import jax
 import numpy as np
 from khipu.core import KeySequence, KhipuError
-from khipu.rl.envs import Transition, make_env
+from khipu.rl.envs import Transition, eval_seed, evaluate_policy, make_env
 from khipu.rl.nets import Params, PolicySpec
 from tqdm.auto import tqdm
 
@@ -140,16 +140,12 @@ def run_training_loop(
 
     def evaluate() -> None:
         nonlocal best_policy, best_return
-        returns = []
-        for k in range(eval_episodes):
-            obs, _ = eval_env.reset(seed=10**6 + seed * 1000 + k)
-            total_r, done = 0.0, False
-            while not done:
-                action = agent.select_action(next(keys), obs, evaluation=True)
-                obs, reward, terminated, truncated, _ = eval_env.step(action)
-                total_r += float(reward)
-                done = terminated or truncated
-            returns.append(total_r)
+        returns = evaluate_policy(
+            eval_env,
+            lambda obs: agent.select_action(next(keys), obs, evaluation=True),
+            episodes=eval_episodes,
+            seed=eval_seed(seed),
+        )
         mean = float(np.mean(returns))
         history.eval_steps.append(steps)
         history.eval_returns.append(mean)

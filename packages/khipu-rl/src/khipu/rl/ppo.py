@@ -19,7 +19,7 @@ import optax
 from khipu.core import KeySequence, KhipuError, as_key
 from khipu.rl import cartpole
 from khipu.rl.dqn import JaxRun
-from khipu.rl.envs import env_info, make_env
+from khipu.rl.envs import env_info, eval_seed, evaluate_policy, make_env
 from khipu.rl.loop import History, LoopResult, as_numpy_tree
 from khipu.rl.nets import Params, PolicySpec, actor_critic_network
 from khipu.rl.returns import gae
@@ -426,16 +426,17 @@ def train_ppo_gym(
             state, _ = update(state, rollout, next(keys))
             bar.update(1)
             if (u + 1) % config.eval_every == 0 or u + 1 == total_updates:
-                returns = []
-                for ep in range(config.eval_episodes):
-                    o, _ = eval_env.reset(seed=10**6 + seed * 1000 + ep)
-                    total, finished = 0.0, False
-                    while not finished:
-                        a = int(greedy(state.params, np.asarray(o, np.float32)))
-                        o, r, te, tr, _ = eval_env.step(a)
-                        total += float(r)
-                        finished = te or tr
-                    returns.append(total)
+                params = state.params
+
+                def eval_act(o: Any, params: Params = params) -> int:
+                    return int(greedy(params, np.asarray(o, np.float32)))
+
+                returns = evaluate_policy(
+                    eval_env,
+                    eval_act,
+                    episodes=config.eval_episodes,
+                    seed=eval_seed(seed),
+                )
                 mean = float(np.mean(returns))
                 history.eval_steps.append(steps)
                 history.eval_returns.append(mean)
