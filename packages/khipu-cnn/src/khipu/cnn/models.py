@@ -150,6 +150,23 @@ def _dropout(x: Array, rate: float, is_training: bool) -> Array:
     return x
 
 
+def _conv_stack(
+    x: Array, channels: tuple[int, ...], batch_norm: bool, residual: bool, *, is_training: bool
+) -> Array:
+    """``conv{i}`` blocks (each optionally followed by ``res{i}``), each pooled by 2.
+
+    Called inside a module's ``__call__``, so the parameters keep that module's names.
+    """
+    for i, c in enumerate(channels):
+        x = ConvBlock(c, batch_norm=batch_norm, name=f"conv{i + 1}")(x, is_training=is_training)
+        if residual:
+            x = ResidualBlock(c, batch_norm=batch_norm, name=f"res{i + 1}")(
+                x, is_training=is_training
+            )
+        x = _pool(x)
+    return x
+
+
 class LeNet(hk.Module):
     """A small LeNet-style CNN for 8x8 or 28x28 grey images.
 
@@ -174,16 +191,9 @@ class LeNet(hk.Module):
         self.dropout_rate, self.batch_norm, self.residual = dropout_rate, batch_norm, residual
 
     def __call__(self, images: Array, *, is_training: bool) -> Array:
-        x = images
-        for i, c in enumerate(self.channels):
-            x = ConvBlock(c, batch_norm=self.batch_norm, name=f"conv{i + 1}")(
-                x, is_training=is_training
-            )
-            if self.residual:
-                x = ResidualBlock(c, batch_norm=self.batch_norm, name=f"res{i + 1}")(
-                    x, is_training=is_training
-                )
-            x = _pool(x)
+        x = _conv_stack(
+            images, self.channels, self.batch_norm, self.residual, is_training=is_training
+        )
         x = hk.Flatten()(x)
         x = jax.nn.relu(hk.Linear(self.hidden, w_init=glorot_init, name="dense1")(x))
         x = _dropout(x, self.dropout_rate, is_training)
@@ -262,16 +272,9 @@ class FullyConvNet(hk.Module):
         self.batch_norm, self.residual = batch_norm, residual
 
     def __call__(self, images: Array, *, is_training: bool) -> Array:
-        x = images
-        for i, c in enumerate(self.channels):
-            x = ConvBlock(c, batch_norm=self.batch_norm, name=f"conv{i + 1}")(
-                x, is_training=is_training
-            )
-            if self.residual:
-                x = ResidualBlock(c, batch_norm=self.batch_norm, name=f"res{i + 1}")(
-                    x, is_training=is_training
-                )
-            x = _pool(x)
+        x = _conv_stack(
+            images, self.channels, self.batch_norm, self.residual, is_training=is_training
+        )
         x = _dropout(x, self.dropout_rate, is_training)
         x = hk.Conv2D(self.num_classes, 1, w_init=glorot_init, name="classifier")(x)
         return jnp.mean(x, axis=(1, 2))
