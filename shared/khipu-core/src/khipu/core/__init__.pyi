@@ -36,16 +36,26 @@ from .parallel import (
     replicate as replicate,
     shard_batch as shard_batch,
 )
+from .exercises import (
+    Case as Case,
+    Checker as Checker,
+    CheckResult as CheckResult,
+    function_check as function_check,
+    value_check as value_check,
+)
 from .params import (
     parameter_counts as parameter_counts,
     total_parameters as total_parameters,
 )
 from .plotting import (
+    enable_notebook_figures as enable_notebook_figures,
+    figure_png as figure_png,
     new_figure as new_figure,
     plot_bars as plot_bars,
     plot_image_grid as plot_image_grid,
     plot_learning_curves as plot_learning_curves,
     save_figure as save_figure,
+    show as show,
 )
 from .random import (
     KeySequence as KeySequence,

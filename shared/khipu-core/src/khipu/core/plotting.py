@@ -4,18 +4,67 @@
 
 from __future__ import annotations
 
+import io
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 
+def figure_png(fig: Figure, *, dpi: int = 100) -> bytes:
+    """The figure rendered as PNG bytes."""
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=dpi, format="png")
+    return buf.getvalue()
+
+
+def _ipython() -> Any:
+    """The running IPython shell (Jupyter, Colab), or ``None`` in a script."""
+    if "IPython" not in sys.modules:
+        return None
+    try:
+        return sys.modules["IPython"].get_ipython()
+    except Exception:
+        return None
+
+
+def enable_notebook_figures() -> bool:
+    """Makes IPython display every :class:`~matplotlib.figure.Figure` as a PNG.
+
+    A figure left as a cell's last expression (or passed to ``display``) then
+    appears as an ``image/png`` output whatever matplotlib backend is active
+    (``MPLBACKEND=Agg`` included). Called by :func:`new_figure`, so the
+    practicals' plotting functions work in notebooks without set-up. Returns
+    whether an IPython shell was found.
+    """
+    shell = _ipython()
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return False
+    formatter = shell.display_formatter.formatters["image/png"]
+    formatter.for_type(Figure, figure_png)
+    return True
+
+
+def show(fig: Figure) -> None:
+    """Displays ``fig`` as a PNG output in Jupyter / Colab; does nothing in a script."""
+    if enable_notebook_figures():
+        from IPython.display import Image, display
+
+        display(Image(data=figure_png(fig), format="png"))
+
+
 def new_figure(width: float = 6.0, height: float = 4.0) -> Figure:
-    """A figure with an Agg canvas attached (no GUI, no global pyplot state)."""
+    """A figure with an Agg canvas attached (no GUI, no global pyplot state).
+
+    In IPython the figure is displayable as a PNG (see :func:`enable_notebook_figures`).
+    """
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
+    enable_notebook_figures()
     return fig
 
 

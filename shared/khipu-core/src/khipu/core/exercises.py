@@ -1,0 +1,290 @@
+"""Exercise checkers for the practicals' notebooks.
+
+An exercise in a notebook is a statement, a stub the student fills in, a check
+cell and a hidden solution. A practical declares one :class:`Checker` per
+exercise, next to its reference implementation::
+
+    check_rewards_to_go = function_check(
+        "rewards_to_go",
+        reference=rewards_to_go,
+        cases=lambda: [Case("the practical's episode", ([1.0, 1.0, 1.0], 0.9)), ...],
+        hint="sum the discounted rewards from each step to the end",
+    )
+
+and the notebook's check cell reads ``rewards_to_go = check_rewards_to_go(rewards_to_go)``:
+it prints one line (``✓``, ``✗`` with the failing input, expected vs got and the
+hint, or ``not attempted yet``) and returns the student's function when it
+passed, else the reference, so that "Run all" always reaches the end.
+
+A stub is *not attempted* when it is ``...`` / ``None`` or raises
+:class:`NotImplementedError` (the stub's ``raise NotImplementedError`` under
+``# YOUR CODE HERE``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+
+Status = Literal["passed", "failed", "not_attempted"]
+PASS_MARK = "✓"
+FAIL_MARK = "✗"
+NOT_ATTEMPTED = "not attempted yet"
+
+
+class Case(NamedTuple):
+    """One input of a function exercise.
+
+    Attributes:
+      label: what the input is, shown when it fails ("empty episode", ...).
+      args: positional arguments.
+      kwargs: keyword arguments.
+    """
+
+    label: str
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckResult:
+    """The verdict on one answer.
+
+    Attributes:
+      name: the exercise.
+      status: ``"passed"``, ``"failed"`` or ``"not_attempted"``.
+      message: the one line printed in the notebook.
+    """
+
+    name: str
+    status: Status
+    message: str
+
+    @property
+    def passed(self) -> bool:
+        """Whether the answer was right."""
+        return self.status == "passed"
+
+
+class NotAttempted(Exception):
+    """Raised by a judge when the answer is still the stub."""
+
+
+Judge = Callable[[Any], "str | None"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Checker:
+    """A named exercise check.
+
+    Attributes:
+      name: the exercise, as the student knows it (usually the function's name).
+      judge: ``judge(answer) -> None`` when right, else the failure description;
+        raises :class:`NotAttempted` or :class:`NotImplementedError` for a stub.
+      fallback: what the notebook uses instead of a wrong or missing answer
+        (the reference function or value).
+      hint: appended to a failure message.
+    """
+
+    name: str
+    judge: Judge
+    fallback: Any
+    hint: str = ""
+
+    def evaluate(self, answer: Any) -> CheckResult:
+        """Judges ``answer`` without printing."""
+        if is_stub(answer):
+            return CheckResult(self.name, "not_attempted", self._line("not_attempted"))
+        try:
+            failure = self.judge(answer)
+        except (NotAttempted, NotImplementedError):
+            return CheckResult(self.name, "not_attempted", self._line("not_attempted"))
+        except Exception as exc:  # the student's code may raise anything
+            failure = f"raised {type(exc).__name__}: {_short(str(exc))}"
+        if failure is None:
+            return CheckResult(self.name, "passed", self._line("passed"))
+        return CheckResult(self.name, "failed", self._line("failed", failure))
+
+    def __call__(self, answer: Any) -> Any:
+        """Prints the verdict's line; returns ``answer`` if it passed, else the fallback."""
+        result = self.evaluate(answer)
+        print(result.message)
+        return answer if result.passed else self.fallback
+
+    def _line(self, status: Status, failure: str = "") -> str:
+        if status == "passed":
+            return f"{PASS_MARK} {self.name}: correct"
+        if status == "not_attempted":
+            return f"… {self.name}: {NOT_ATTEMPTED} (the reference is used below)"
+        hint = f" Hint: {self.hint}" if self.hint else ""
+        return f"{FAIL_MARK} {self.name}: {failure}.{hint} (the reference is used below)"
+
+
+def is_stub(answer: Any) -> bool:
+    """Whether ``answer`` is an untouched stub (``...`` or ``None``)."""
+    return answer is Ellipsis or answer is None
+
+
+def _short(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def describe(value: Any, limit: int = 120) -> str:
+    """A short one-line rendering of a value (arrays rounded, long ones cut)."""
+    if isinstance(value, np.ndarray) or hasattr(value, "__array__"):
+        try:
+            arr = np.asarray(value)
+        except Exception:
+            return _short(repr(value), limit)
+        if arr.dtype.kind in "fc":
+            text = np.array2string(arr, precision=4, separator=", ", threshold=12)
+        else:
+            text = np.array2string(arr, separator=", ", threshold=12)
+        return _short(text, limit)
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, tuple):
+        return _short("(" + ", ".join(describe(v, limit) for v in value) + ")", limit)
+    if isinstance(value, list) and len(value) <= 12:
+        return _short("[" + ", ".join(describe(v, limit) for v in value) + "]", limit)
+    return _short(repr(value), limit)
+
+
+def _is_numeric(x: Any) -> bool:
+    if isinstance(x, (bool, str, bytes)) or x is None:
+        return False
+    if isinstance(x, (int, float, complex, np.number)):
+        return True
+    return hasattr(x, "__array__") or isinstance(x, np.ndarray)
+
+
+def mismatch(expected: Any, got: Any, *, rtol: float = 1e-5, atol: float = 1e-6) -> str | None:
+    """``None`` when ``got`` equals ``expected``, else why not.
+
+    Numbers and arrays are compared with a tolerance, shape included (a scalar
+    and a 0-d array are the same); tuples, lists and dicts element by element;
+    anything else with ``==``.
+    """
+    if isinstance(expected, Mapping):
+        if not isinstance(got, Mapping):
+            return f"expected a dict, got {type(got).__name__}"
+        if set(expected) != set(got):
+            return f"expected keys {sorted(map(str, expected))}, got {sorted(map(str, got))}"
+        for key in expected:
+            if (why := mismatch(expected[key], got[key], rtol=rtol, atol=atol)) is not None:
+                return f"[{key!r}]: {why}"
+        return None
+    if isinstance(expected, (tuple, list)) and not _is_numeric_sequence(expected):
+        if not expected and _is_numeric(got):
+            size = np.size(got)
+            return None if size == 0 else f"expected an empty result, got {describe(got)}"
+        if not isinstance(got, (tuple, list)) or len(got) != len(expected):
+            return f"expected {len(expected)} values, got {describe(got)}"
+        for i, (e, g) in enumerate(zip(expected, got, strict=True)):
+            if (why := mismatch(e, g, rtol=rtol, atol=atol)) is not None:
+                return f"item {i}: {why}"
+        return None
+    if _is_numeric(expected) or _is_numeric_sequence(expected):
+        if got is None or isinstance(got, (str, bytes)):
+            return f"expected {describe(expected)}, got {describe(got)}"
+        try:
+            e = np.asarray(expected)
+            g = np.asarray(got)
+        except Exception:
+            return f"expected an array, got {type(got).__name__}"
+        if e.shape != g.shape:
+            return f"expected shape {e.shape}, got shape {g.shape} ({describe(got)})"
+        if e.dtype == bool or g.dtype == bool:
+            same = bool(np.array_equal(e, g))
+        else:
+            try:
+                same = bool(np.allclose(g, e, rtol=rtol, atol=atol, equal_nan=True))
+            except TypeError:
+                same = bool(np.array_equal(e, g))
+        return None if same else f"expected {describe(e)}, got {describe(g)}"
+    return None if expected == got else f"expected {describe(expected)}, got {describe(got)}"
+
+
+def _is_numeric_sequence(x: Any) -> bool:
+    if not isinstance(x, (list, tuple)) or not x:
+        return False
+    return all(_is_numeric(v) or _is_numeric_sequence(v) for v in x)
+
+
+def _call_text(case: Case) -> str:
+    parts = [describe(a, 60) for a in case.args]
+    parts += [f"{k}={describe(v, 60)}" for k, v in case.kwargs.items()]
+    return f"{case.label} ({', '.join(parts)})" if parts else case.label
+
+
+def function_check(
+    name: str,
+    reference: Callable[..., Any],
+    cases: Sequence[Case] | Callable[[], Iterable[Case]],
+    *,
+    hint: str = "",
+    rtol: float = 1e-5,
+    atol: float = 1e-6,
+    compare: Callable[[Any, Any], str | None] | None = None,
+) -> Checker:
+    """A checker that runs the student's function against ``reference`` on ``cases``.
+
+    Args:
+      name: the exercise (the function the student writes).
+      reference: the package's implementation.
+      cases: the inputs (the practical's example, seeded random inputs, edge
+        cases), or a function returning them (called at each check, so it may
+        build arrays lazily).
+      hint: shown after a failure.
+      rtol: relative tolerance for floats.
+      atol: absolute tolerance for floats.
+      compare: ``compare(expected, got) -> None | reason`` replacing
+        :func:`mismatch` (e.g. to accept any valid sample).
+
+    Returns:
+      A :class:`Checker` whose fallback is ``reference``.
+    """
+
+    def judge(student: Any) -> str | None:
+        if not callable(student):
+            return f"expected a function, got {describe(student)}"
+        for case in cases() if callable(cases) else cases:
+            expected = reference(*case.args, **case.kwargs)
+            try:
+                got = student(*case.args, **case.kwargs)
+            except (NotImplementedError, NotAttempted):
+                raise
+            except Exception as exc:
+                return f"on {_call_text(case)} it raised {type(exc).__name__}: {_short(str(exc))}"
+            if got is Ellipsis:
+                raise NotAttempted
+            why = (
+                compare(expected, got)
+                if compare is not None
+                else mismatch(expected, got, rtol=rtol, atol=atol)
+            )
+            if why is not None:
+                return f"on {_call_text(case)}: {why}"
+        return None
+
+    return Checker(name, judge, reference, hint)
+
+
+def value_check(
+    name: str,
+    expected: Any,
+    *,
+    hint: str = "",
+    rtol: float = 1e-5,
+    atol: float = 1e-6,
+) -> Checker:
+    """A checker for an answer that is a value (a number, an array, a shape...)."""
+
+    def judge(answer: Any) -> str | None:
+        return mismatch(expected, answer, rtol=rtol, atol=atol)
+
+    return Checker(name, judge, expected, hint)
