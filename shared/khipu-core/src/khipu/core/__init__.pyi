@@ -30,18 +30,18 @@ from .errors import (
     UnknownNameError as UnknownNameError,
     import_optional as import_optional,
 )
-from .parallel import (
-    data_mesh as data_mesh,
-    initialize_distributed as initialize_distributed,
-    replicate as replicate,
-    shard_batch as shard_batch,
-)
 from .exercises import (
     Case as Case,
     Checker as Checker,
     CheckResult as CheckResult,
     function_check as function_check,
     value_check as value_check,
+)
+from .parallel import (
+    data_mesh as data_mesh,
+    initialize_distributed as initialize_distributed,
+    replicate as replicate,
+    shard_batch as shard_batch,
 )
 from .params import (
     parameter_counts as parameter_counts,
