@@ -1,0 +1,14 @@
+"""khipu.transformer: attention and transformers, block by block.
+
+Attention functions (:mod:`khipu.transformer.attention`), Haiku modules from
+multi-head attention to the encoder-decoder transformer and the decoder-only
+language model (:mod:`khipu.transformer.models`), tokenizers, the word-inversion
+and language-modelling tasks trained through khipu-core's ``fit()``, generation
+with a KV cache, attention plots and a frozen-feature text classifier.
+"""
+
+import lazy_loader as _lazy
+
+# The public API is listed once, in __init__.pyi; submodules (and JAX with them)
+# are imported on first use, so `khipu --help` stays fast.
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)
