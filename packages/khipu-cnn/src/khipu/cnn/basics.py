@@ -8,6 +8,7 @@ tests can check them.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,8 @@ import jax
 import jax.numpy as jnp
 import khipu.core as kc
 import numpy as np
+import optax
+from khipu.cnn.regression import linear_predict, mse
 from matplotlib.figure import Figure
 
 
@@ -71,6 +74,11 @@ def prng_demo(seed: int = 0) -> dict[str, Any]:
         "jax_split_differ": bool(c != d),
         "jax_samples": [float(a), float(c), float(d)],
     }
+
+
+def cosine(x: jax.Array) -> jax.Array:
+    """``cos(x)`` element-wise with ``jax.numpy`` (exercise 1.1)."""
+    return jnp.cos(x)
 
 
 def relu_python(x: Any) -> Any:
@@ -203,6 +211,70 @@ def purity_demo() -> dict[str, Any]:
     second = float(jit_globals(jnp.float32(4.0)))
     third = float(jit_globals(jnp.array([4.0]))[0])
     return {"side_effects_per_call": counts, "global_results": [first, second, third]}
+
+
+def time_blocked(fn: Callable[..., Any], *args: Any) -> float:
+    """Seconds taken by one call ``fn(*args)``, *including* the wait for its result.
+
+    JAX dispatches work asynchronously: ``fn(*args)`` returns as soon as the
+    computation is queued. Timing it without ``jax.block_until_ready`` measures
+    the dispatch, not the computation (exercise 1.6).
+    """
+    start = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    return time.perf_counter() - start
+
+
+def async_dispatch_demo(size: int = 1000, seed: int = 0) -> dict[str, float]:
+    """Asynchronous dispatch: a matrix product "returns" before it is computed.
+
+    Returns:
+      ``dispatch_seconds``: time until ``jnp.dot`` returns (the work is only queued);
+      ``blocked_seconds``: time until the product is ready (``block_until_ready``).
+    """
+    a = jax.random.normal(kc.as_key(seed), (size, size))
+    dot = jax.jit(jnp.dot)
+    jax.block_until_ready(dot(a, a))  # compile first
+    start = time.perf_counter()
+    out = dot(a, a)
+    dispatched = time.perf_counter() - start
+    out.block_until_ready()
+    ready = time.perf_counter() - start
+    return {"dispatch_seconds": dispatched, "blocked_seconds": ready}
+
+
+def optax_fit(
+    params: Any,
+    x: jax.Array,
+    y: jax.Array,
+    optimizer: optax.GradientTransformation,
+    num_steps: int,
+) -> Any:
+    """``num_steps`` optax updates of a linear model on the mean squared error.
+
+    The loop of the practical's ``train_model_optax``: gradient of the loss,
+    ``optimizer.update`` (which also returns the optimizer's new state) and
+    ``optax.apply_updates``.
+
+    Args:
+      params: ``{"w": [D], "b": []}``.
+      x: inputs ``[N, D]``; y: targets ``[N]``.
+      optimizer: any optax optimizer (``optax.sgd(0.1)``, ``optax.adam(0.05)``...).
+      num_steps: the number of updates (0 returns ``params`` unchanged).
+
+    Returns:
+      The parameters after the updates.
+    """
+
+    def loss_fn(p: Any) -> jax.Array:
+        return mse(linear_predict(p, x), y)
+
+    opt_state = optimizer.init(params)
+    for _ in range(num_steps):
+        grads = jax.grad(loss_fn)(params)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+    return params
 
 
 def _speedup(slow: float, fast: float) -> float:

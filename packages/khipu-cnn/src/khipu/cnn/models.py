@@ -88,6 +88,106 @@ def max_pool(x: Any, *, window: int = 2, stride: int = 2, padding: str = "VALID"
     return pooled[0] if x.ndim == 3 else pooled
 
 
+def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
+    """Output side of a convolution (or pooling) along one axis.
+
+    ``⌊(size + 2·padding − kernel) / stride⌋ + 1``: the number of positions of
+    a ``kernel``-wide window that fit in the padded input, moving ``stride`` at a
+    time. ``padding`` is the number of zero pixels added on *each* side.
+
+    Args:
+      size: the input's height (or width).
+      kernel: the window's side.
+      stride: the step between windows.
+      padding: zero pixels added on each side.
+    """
+    if size <= 0 or kernel <= 0 or stride <= 0 or padding < 0:
+        raise kc.KhipuError(
+            f"size, kernel and stride must be positive and padding non-negative, got "
+            f"size={size}, kernel={kernel}, stride={stride}, padding={padding}"
+        )
+    if kernel > size + 2 * padding:
+        raise kc.KhipuError(f"a {kernel}-wide kernel does not fit in {size} + 2·{padding} pixels")
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def receptive_field(layers: Sequence[tuple[int, int]]) -> list[int]:
+    """Receptive field side after each of a stack of layers ``(kernel, stride)``.
+
+    One output pixel of layer ``l`` sees ``r_l = r_{l-1} + (k_l − 1)·j_{l-1}``
+    input pixels per side, where ``j`` (the product of the previous strides) is
+    the distance, in input pixels, between neighbouring pixels of layer ``l − 1``.
+
+    Returns:
+      ``[r_1, ..., r_L]``.
+    """
+    r, jump, out = 1, 1, []
+    for kernel, stride in layers:
+        r += (kernel - 1) * jump
+        jump *= stride
+        out.append(r)
+    return out
+
+
+def dense_parameters(in_features: int, units: int) -> int:
+    """Parameters of a fully-connected layer: ``in_features·units`` weights + ``units`` biases."""
+    return in_features * units + units
+
+
+def conv_parameters(kernel: int, in_channels: int, filters: int) -> int:
+    """Parameters of a ``kernel``x``kernel`` convolution with biases.
+
+    Each of the ``filters`` kernels has ``kernel·kernel·in_channels`` weights and one
+    bias, shared over every position of the image (so the image size does not appear).
+    """
+    return kernel * kernel * in_channels * filters + filters
+
+
+def global_average_pool(x: Array) -> Array:
+    """``[N, H, W, C]`` → ``[N, C]``: the mean of each channel over the positions.
+
+    The head of a fully convolutional net (extension task 1): no dense layer, so
+    any image size gives one score per class.
+    """
+    return jnp.mean(x, axis=(1, 2))
+
+
+def batch_norm(x: Array, eps: float = 1e-5) -> Array:
+    """Batch normalisation of ``[N, H, W, C]`` features in training mode, without scale/offset.
+
+    Each channel is normalised with the mean and (biased) variance over the batch and the
+    positions, ``(x − μ_c) / √(σ²_c + eps)`` (extension task 2).
+    """
+    mean = jnp.mean(x, axis=(0, 1, 2), keepdims=True)
+    var = jnp.var(x, axis=(0, 1, 2), keepdims=True)
+    return (x - mean) / jnp.sqrt(var + eps)
+
+
+def residual_block(
+    x: Array, conv1: Callable[[Array], Array], conv2: Callable[[Array], Array]
+) -> Array:
+    """``relu(x + conv2(relu(conv1(x))))``: the residual block of extension task 3.
+
+    The block learns a correction ``f(x)`` to add to its input; with ``f = 0``
+    it is the identity, which is what lets very deep nets train.
+    """
+    return jax.nn.relu(x + conv2(jax.nn.relu(conv1(x))))
+
+
+def filter_images(kernel: Any) -> np.ndarray:
+    """A Haiku convolution kernel ``[kh, kw, C_in, F]`` as ``F`` images ``[F, kh, kw, C_in]``.
+
+    Each filter is scaled to [0, 1] on its own (``(w − min) / (max − min)``), so
+    its pattern is visible whatever its magnitude (extension task 4). A constant
+    filter becomes all zeros.
+    """
+    w = np.transpose(np.asarray(kernel, np.float32), (3, 0, 1, 2))
+    lo = w.min(axis=(1, 2, 3), keepdims=True)
+    hi = w.max(axis=(1, 2, 3), keepdims=True)
+    out: np.ndarray = (w - lo) / np.maximum(hi - lo, 1e-12)
+    return out
+
+
 def _pool(x: Array, window: int = 2) -> Array:
     """Max pooling that halves height and width (SAME padding keeps odd sizes)."""
     return hk.max_pool(x, window_shape=(1, window, window, 1), strides=(1, 2, 2, 1), padding="SAME")
