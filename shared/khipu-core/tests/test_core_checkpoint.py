@@ -1,4 +1,8 @@
 import io
+import json
+import subprocess
+import sys
+import textwrap
 import zipfile
 from pathlib import Path
 
@@ -8,6 +12,7 @@ import khipu.core as kc
 import numpy as np
 import optax
 import pytest
+from khipu.core.checkpoint import load_arrays
 
 
 def _tree() -> dict:  # type: ignore[type-arg]
@@ -83,3 +88,130 @@ def test_structure_or_shape_mismatch_is_reported(tmp_path: Path) -> None:
 def test_metadata_must_be_json(tmp_path: Path) -> None:
     with pytest.raises(kc.CheckpointError, match="JSON"):
         kc.save_checkpoint(tmp_path / "a.npz", {"w": np.zeros(1)}, {"bad": object()})
+
+
+# --- hostile files: sizes, shapes and dtypes are checked before any data is read ---
+
+
+def _like() -> dict:  # type: ignore[type-arg]
+    return {"w": np.zeros((2, 3), np.float32), "b": np.zeros(3, np.float32)}
+
+
+def _npz(path: Path, entries: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in entries.items():
+            zf.writestr(f"{name}.npy", data)
+    return path
+
+
+def _npy_header(shape: tuple[int, ...], descr: str = "<f4") -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buf, {"descr": descr, "fortran_order": False, "shape": shape}
+    )
+    return buf.getvalue()
+
+
+def _meta_entry(meta: object) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.frombuffer(json.dumps(meta).encode(), np.uint8))
+    return buf.getvalue()
+
+
+GOOD_META = {"metadata": {}, "prng_key_leaves": []}
+
+
+def test_a_decompression_bomb_is_refused_before_it_is_inflated(tmp_path: Path) -> None:
+    # 1 GiB of zeros deflates to about 1 MB; the model expects 6 floats
+    bomb = io.BytesIO()
+    bomb.write(_npy_header((2**28,)))
+    bomb.write(bytes(2**30))
+    path = _npz(
+        tmp_path / "bomb.npz",
+        {
+            "['w']": bomb.getvalue(),
+            "['b']": _npy_header((3,)) + bytes(12),
+            "__khipu_metadata__": _meta_entry(GOOD_META),
+        },
+    )
+    del bomb
+    assert path.stat().st_size < 5 * 2**20
+    with pytest.raises(kc.CheckpointError, match=r"\['w'\] has shape \(268435456,\)"):
+        kc.load_checkpoint(path, _like())
+
+
+def test_a_header_claiming_petabytes_is_refused(tmp_path: Path) -> None:
+    path = _npz(
+        tmp_path / "huge.npz",
+        {
+            "['w']": _npy_header((2**25, 2**25)) + bytes(8),
+            "['b']": _npy_header((3,)) + bytes(12),
+            "__khipu_metadata__": _meta_entry(GOOD_META),
+        },
+    )
+    with pytest.raises(kc.CheckpointError, match="has shape"):
+        kc.load_checkpoint(path, _like())
+    with pytest.raises(kc.CheckpointError, match=r"claims .* GiB"):
+        load_arrays(path)
+
+
+@pytest.mark.parametrize(
+    ("entries", "words"),
+    [
+        ({"['w']": _npy_header((2, 3), "<U4") + bytes(96)}, "not a number type"),
+        ({"__khipu_metadata__": _npy_header((4,), "<f8") + bytes(32)}, "malformed metadata"),
+        ({"__khipu_metadata__": _meta_entry([1, 2])}, "corrupt"),
+        ({"__khipu_metadata__": b"\x93NUMPY garbage"}, "corrupt"),
+    ],
+)
+def test_malformed_entries_are_one_clear_error(
+    tmp_path: Path, entries: dict[str, bytes], words: str
+) -> None:
+    base = {
+        "['w']": _npy_header((2, 3)) + bytes(24),
+        "['b']": _npy_header((3,)) + bytes(12),
+        "__khipu_metadata__": _meta_entry(GOOD_META),
+    }
+    path = _npz(tmp_path / "bad.npz", {**base, **entries})
+    with pytest.raises(kc.CheckpointError, match=words):
+        kc.load_checkpoint(path, _like())
+
+
+def test_a_file_that_is_not_a_khipu_checkpoint(tmp_path: Path) -> None:
+    np.save(tmp_path / "w.npy", np.zeros(3))
+    with pytest.raises(kc.CheckpointError, match="corrupt"):
+        kc.read_metadata(tmp_path / "w.npy")
+    np.savez(tmp_path / "plain.npz", w=np.zeros(3))
+    with pytest.raises(kc.CheckpointError, match="not a khipu checkpoint"):
+        kc.read_metadata(tmp_path / "plain.npz")
+
+
+PARTIAL_SAVE = textwrap.dedent(
+    """
+    import resource, signal, sys
+    import numpy as np
+    import khipu.core as kc
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    # any file may grow to 64 KiB at most: the new checkpoint (~800 KB) fails half-way
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+    try:
+        kc.save_checkpoint(sys.argv[1], {"w": np.ones(200_000, np.float32)}, {"v": 2})
+    except kc.KhipuError as exc:
+        print("failed:", exc)
+    """
+)
+
+
+def test_a_save_that_fails_part_way_keeps_the_previous_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "last.npz"
+    kc.save_checkpoint(path, {"w": np.full(10, 7.0, np.float32)}, {"v": 1})
+    before = path.read_bytes()
+    result = subprocess.run(
+        [sys.executable, "-c", PARTIAL_SAVE, str(path)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert "failed: could not write" in result.stdout and str(path) in result.stdout
+    assert path.read_bytes() == before
+    tree, meta = kc.load_checkpoint(path, {"w": np.zeros(10, np.float32)})
+    assert meta == {"v": 1} and float(tree["w"][0]) == 7.0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.npz"]

@@ -55,3 +55,20 @@ def test_parameter_counts_per_module() -> None:
     }
     assert kc.parameter_counts(params) == {"conv": 80, "head": 80}
     assert kc.total_parameters(params) == 160
+
+
+def test_figures_show_as_png_in_ipython() -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    try:
+        fig = kc.plot_learning_curves({"epoch": [1, 2], "loss": [1.0, 0.5]})
+        data, _ = shell.display_formatter.format(fig)
+        assert data["image/png"][:4] == b"\x89PNG"
+    finally:
+        InteractiveShell.clear_instance()
+
+
+def test_show_does_nothing_outside_ipython(capsys) -> None:  # type: ignore[no-untyped-def]
+    kc.show(kc.new_figure())
+    assert capsys.readouterr().out == ""

@@ -278,3 +278,28 @@ def test_train_step_uses_fresh_randomness_each_step(fresh_state) -> None:  # typ
     _, m1_again = step(fresh_state, batch)
     assert float(m1["loss"]) != float(m2["loss"])
     assert float(m1["loss"]) == float(m1_again["loss"])
+
+
+def test_fit_visits_the_data_in_a_new_order_each_epoch_and_the_same_on_a_rerun(
+    fresh_state,  # type: ignore[no-untyped-def]
+) -> None:
+    data = {"i": np.arange(24, dtype=np.int32)}
+
+    def visits(seed: int) -> list[list[int]]:
+        seen: list[np.ndarray] = []
+
+        def step(state, batch):  # type: ignore[no-untyped-def]
+            seen.append(np.asarray(batch["i"]))
+            return state._replace(step=state.step + 1), {"loss": jnp.zeros(())}
+
+        kc.fit(fresh_state, step, data, batch_size=6, epochs=3, seed=seed, progress=False)
+        epochs = np.concatenate(seen).reshape(3, 24)
+        return [list(map(int, e)) for e in epochs]
+
+    first = visits(seed=0)
+    for epoch in first:  # every example once per epoch
+        assert sorted(epoch) == list(range(24))
+    assert first[0] != first[1] != first[2] and first[0] != first[2]
+    assert first[0] != list(range(24))  # shuffled, not in storage order
+    assert visits(seed=0) == first
+    assert visits(seed=1) != first

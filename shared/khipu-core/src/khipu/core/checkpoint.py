@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import zipfile
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -67,20 +69,107 @@ def save_checkpoint(path: str | Path, tree: Any, metadata: Mapping[str, Any] | N
     return path
 
 
-def _read(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+_MAX_METADATA_BYTES = 16 * 2**20
+_MAX_UNCHECKED_BYTES = 2 * 2**30  # arrays read without a model to compare against
+
+
+def _entry_header(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo
+) -> tuple[tuple[int, ...], np.dtype[Any]]:
+    """The shape and dtype an ``.npy`` entry claims, read from its header only."""
+    with zf.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f, max_header_size=10_000)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f, max_header_size=10_000)
+        else:
+            raise ValueError(f"unsupported .npy version {version}")
+    return tuple(int(d) for d in shape), np.dtype(dtype)
+
+
+def _read(
+    path: Path,
+    expected: dict[str, tuple[int, ...] | None] | None = None,
+    *,
+    metadata_only: bool = False,
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Reads a checkpoint's arrays and metadata, checking every entry's claimed
+    shape, dtype and size *before* reading its data.
+
+    Args:
+      path: the ``.npz`` file.
+      expected: name -> shape (``None``: unchecked, at most 1 MiB) of what the
+        model needs; names and shapes are compared before any data is read.
+      metadata_only: read only the metadata entry.
+    """
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        with path.open("rb") as f, np.load(f, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
+        with zipfile.ZipFile(path) as zf:
+            infos = {info.filename.removesuffix(".npy"): info for info in zf.infolist()}
+            if _META not in infos:
+                raise CheckpointError(f"{path} is not a khipu checkpoint (no metadata entry)")
+            if expected is not None:
+                names = set(infos) - {_META}
+                if missing := sorted(set(expected) - names):
+                    raise CheckpointError(
+                        f"checkpoint {path} lacks entries {missing[:5]} for this model"
+                    )
+                if extra := sorted(names - set(expected)):
+                    raise CheckpointError(
+                        f"checkpoint {path} has entries {extra[:5]} this model lacks"
+                    )
+            total = 0
+            wanted = [_META] if metadata_only else list(infos)
+            for name in wanted:
+                shape, dtype = _entry_header(zf, infos[name])
+                if dtype.hasobject or dtype.kind not in "biufc":
+                    raise CheckpointError(
+                        f"checkpoint {path}: entry {name} has dtype {dtype}, not a number type"
+                    )
+                nbytes = math.prod(shape) * dtype.itemsize
+                if name == _META:
+                    if len(shape) != 1 or dtype != np.uint8 or nbytes > _MAX_METADATA_BYTES:
+                        raise CheckpointError(f"checkpoint {path}: malformed metadata entry")
+                elif expected is not None:
+                    want_shape = expected[name]
+                    if want_shape is None and nbytes > 2**20:
+                        raise CheckpointError(f"checkpoint {path}: entry {name} is too large")
+                    if want_shape is not None and shape != want_shape:
+                        raise CheckpointError(
+                            f"checkpoint {path}: {name} has shape {shape}, "
+                            f"model expects {want_shape}"
+                        )
+                total += nbytes
+                if infos[name].file_size > nbytes + 20_000:
+                    raise CheckpointError(
+                        f"checkpoint {path}: entry {name} is larger than it claims"
+                    )
+            if expected is None and total > _MAX_UNCHECKED_BYTES:
+                raise CheckpointError(
+                    f"checkpoint {path} claims {total / 2**30:.1f} GiB of arrays; "
+                    "refusing to read it"
+                )
+            arrays = {}
+            for name in wanted:
+                with zf.open(infos[name]) as f:
+                    arrays[name] = np.lib.format.read_array(f, allow_pickle=False)
         meta = json.loads(arrays.pop(_META).tobytes().decode())
+        if not isinstance(meta, dict) or not isinstance(meta.get("metadata", {}), dict):
+            raise ValueError("metadata is not a JSON object")
+    except CheckpointError:
+        raise
     except (
         zipfile.BadZipFile,
         OSError,
         EOFError,
         ValueError,
         KeyError,
-        json.JSONDecodeError,
+        TypeError,
+        UnicodeDecodeError,
+        MemoryError,
+        zlib.error,
     ) as exc:
         raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({exc})") from exc
     return arrays, meta
@@ -88,8 +177,8 @@ def _read(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The metadata stored in a checkpoint, without restoring its arrays into a tree."""
-    _, meta = _read(Path(path))
-    return dict(meta["metadata"])
+    _, meta = _read(Path(path), metadata_only=True)
+    return dict(meta.get("metadata", {}))
 
 
 def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
@@ -123,14 +212,13 @@ def load_checkpoint(path: str | Path, like: T) -> tuple[T, dict[str, Any]]:
       CheckpointError: the file is missing, corrupt, or does not match ``like``.
     """
     path = Path(path)
-    arrays, meta = _read(path)
-    keys = set(meta.get("prng_key_leaves", []))
     leaves_with_path, treedef = jax.tree_util.tree_flatten_with_path(like)
-    expected = {jax.tree_util.keystr(p) or "<root>" for p, _ in leaves_with_path}
-    if missing := sorted(expected - set(arrays)):
-        raise CheckpointError(f"checkpoint {path} lacks entries {missing[:5]} for this model")
-    if extra := sorted(set(arrays) - expected):
-        raise CheckpointError(f"checkpoint {path} has entries {extra[:5]} this model lacks")
+    expected: dict[str, tuple[int, ...] | None] = {
+        (jax.tree_util.keystr(p) or "<root>"): None if _is_key(ref) else tuple(np.shape(ref))
+        for p, ref in leaves_with_path
+    }
+    arrays, meta = _read(path, expected)
+    keys = set(meta.get("prng_key_leaves", []))
     out = []
     for key_path, ref in leaves_with_path:
         name = jax.tree_util.keystr(key_path) or "<root>"
@@ -147,4 +235,4 @@ def load_checkpoint(path: str | Path, like: T) -> tuple[T, dict[str, Any]]:
                 f"checkpoint {path}: {name} has shape {value.shape}, model expects {ref_shape}"
             )
         out.append(_restore_leaf(value, ref))
-    return jax.tree_util.tree_unflatten(treedef, out), dict(meta["metadata"])
+    return jax.tree_util.tree_unflatten(treedef, out), dict(meta.get("metadata", {}))

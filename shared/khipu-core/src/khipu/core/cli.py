@@ -19,7 +19,7 @@ from typing import Any, NoReturn, TypeVar
 
 from khipu.core.__about__ import __version__
 from khipu.core.errors import KhipuError
-from khipu.core.rundir import prepare_run_dir, write_config
+from khipu.core.rundir import active_run_is_staged, finish_run, open_run
 
 ENTRY_POINT_GROUP = "khipu.practicals"
 Command = Callable[[argparse.Namespace], int]
@@ -49,19 +49,50 @@ class ArgumentParser(argparse.ArgumentParser):
 # --- argument types: bad values fail with one readable line -----------------
 
 
+MAX_INT = 2**31 - 1  # counts and sizes beyond int32 are never meant on one machine
+MAX_SEED = 2**32 - 1
+
+
 def positive_int(text: str) -> int:
-    """argparse type: an integer > 0."""
+    """argparse type: an integer in [1, 2**31 - 1]."""
     value = _parse(int, text, "an integer")
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+    return _at_most(value, MAX_INT)
 
 
 def non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0."""
+    """argparse type: an integer in [0, 2**31 - 1]."""
     value = _parse(int, text, "an integer")
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text}")
+    return _at_most(value, MAX_INT)
+
+
+def seed_int(text: str) -> int:
+    """argparse type: a seed in [0, 2**32 - 1]."""
+    value = _parse(int, text, "an integer")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text}")
+    return _at_most(value, MAX_SEED)
+
+
+def bounded_int(low: int, high: int) -> Callable[[str], int]:
+    """argparse type: an integer in ``[low, high]`` (a limit that bounds the work)."""
+
+    def parse(text: str) -> int:
+        value = _parse(int, text, "an integer")
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {text}")
+        return _at_most(value, high)
+
+    parse.__name__ = f"integer in [{low}, {high}]"
+    return parse
+
+
+def _at_most(value: int, high: int) -> int:
+    if value > high:
+        raise argparse.ArgumentTypeError(f"must be at most {high}, got {value}")
     return value
 
 
@@ -98,9 +129,11 @@ def existing_dir(text: str) -> Path:
 
 
 def _parse(kind: Callable[[str], T], text: str, what: str) -> T:
+    if len(text) > 100:
+        raise argparse.ArgumentTypeError(f"expected {what}, got a {len(text)}-character value")
     try:
         return kind(text)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
 
 
@@ -111,9 +144,7 @@ def add_run_arguments(
     ``--overwrite``, ``--no-progress`` and, for commands that can continue an
     interrupted run (``resume=True``), ``--resume``."""
     parser.add_argument("--out", type=Path, required=True, help="run folder to write")
-    parser.add_argument(
-        "--seed", type=non_negative_int, default=seed, help=f"seed (default {seed})"
-    )
+    parser.add_argument("--seed", type=seed_int, default=seed, help=f"seed (default {seed})")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     if resume:
@@ -121,13 +152,27 @@ def add_run_arguments(
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
-def start_run(args: argparse.Namespace, **extra: Any) -> Path:
-    """Prepares ``args.out`` and writes ``config.json`` with every argument (+ ``extra``)."""
+def start_run(
+    args: argparse.Namespace, *, resume_may_differ: tuple[str, ...] = (), **extra: Any
+) -> Path:
+    """Opens ``args.out`` as this command's run folder; returns the folder to write into.
+
+    Call it once every argument, file and dataset has been validated. It writes
+    ``config.json`` with every argument (+ ``extra``), marks the folder as a
+    khipu run and locks it (see :func:`khipu.core.rundir.open_run`). With
+    ``--overwrite`` the returned folder is a staging folder that replaces the
+    previous run only when the command succeeds; with ``--resume`` the saved
+    settings must equal these, except ``resume_may_differ`` (e.g. ``("epochs",)``).
+    """
     resume = bool(getattr(args, "resume", False))
-    out = prepare_run_dir(args.out, overwrite=args.overwrite, resume=resume)
     config = {k: v for k, v in vars(args).items() if k != "func"}
-    write_config(out, {**config, **extra})
-    return out
+    return open_run(
+        args.out,
+        overwrite=bool(getattr(args, "overwrite", False)),
+        resume=resume,
+        config={**config, **extra},
+        resume_may_differ=resume_may_differ,
+    )
 
 
 # --- the command ---------------------------------------------------------------
@@ -177,19 +222,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if args.topic is None else 2
     if hasattr(args, "_topic_parser"):
         del args._topic_parser
+    code = 1
+    try:
+        code = _run_command(func, args)
+    finally:
+        try:
+            finish_run(ok=code == 0)
+        except (OSError, KhipuError) as exc:
+            print(f"khipu: error: could not finish the run folder: {exc}", file=sys.stderr)
+            code = 1
+    return code
+
+
+def _run_command(func: Command, args: argparse.Namespace) -> int:
     try:
         return func(args)
     except KhipuError as exc:
-        print(f"khipu: error: {exc}", file=sys.stderr)
+        print(f"khipu: error: {_one_line(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         out = getattr(args, "out", None)
-        hint = f"; continue with --resume --out {out}" if out is not None else ""
+        if out is not None and active_run_is_staged():
+            hint = f"; the previous run in {out} is unchanged"
+        elif out is not None and hasattr(args, "resume"):
+            hint = f"; continue with --resume --out {out}"
+        else:
+            hint = ""
         print(f"khipu: interrupted{hint}", file=sys.stderr)
         return 130
-    except OSError as exc:
-        print(f"khipu: error: {exc}", file=sys.stderr)
+    except MemoryError:
+        print("khipu: error: out of memory; try smaller settings", file=sys.stderr)
         return 1
+    except OSError as exc:
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"khipu: error: {_one_line(exc.strerror or str(exc))}{where}", file=sys.stderr)
+        return 1
+
+
+def _one_line(text: str, limit: int = 400) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 if __name__ == "__main__":

@@ -210,9 +210,13 @@ def mismatch(expected: Any, got: Any, *, rtol: float = 1e-5, atol: float = 1e-6)
 
 
 def _is_numeric_sequence(x: Any) -> bool:
+    """A non-empty list / tuple that NumPy reads as one rectangular number array."""
     if not isinstance(x, (list, tuple)) or not x:
         return False
-    return all(_is_numeric(v) or _is_numeric_sequence(v) for v in x)
+    try:
+        return np.asarray(x).dtype.kind in "biufc"
+    except (ValueError, TypeError):
+        return False
 
 
 def _call_text(case: Case) -> str:

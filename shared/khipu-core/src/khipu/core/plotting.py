@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from khipu.core.rundir import atomic_write_bytes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -52,9 +53,8 @@ def enable_notebook_figures() -> bool:
 def show(fig: Figure) -> None:
     """Displays ``fig`` as a PNG output in Jupyter / Colab; does nothing in a script."""
     if enable_notebook_figures():
-        from IPython.display import Image, display
-
-        display(Image(data=figure_png(fig), format="png"))
+        ipy_display: Any = sys.modules["IPython"].display
+        ipy_display.display(ipy_display.Image(data=figure_png(fig), format="png"))
 
 
 def new_figure(width: float = 6.0, height: float = 4.0) -> Figure:
@@ -71,8 +71,7 @@ def new_figure(width: float = 6.0, height: float = 4.0) -> Figure:
 def save_figure(fig: Figure, path: str | Path, *, dpi: int = 120) -> Path:
     """Saves ``fig`` as a PNG at ``path`` (folders created), returning the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, format="png")
+    atomic_write_bytes(path, figure_png(fig, dpi=dpi))
     return path
 
 

@@ -15,25 +15,63 @@ from typing import Any
 
 from khipu.core.errors import KhipuError
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no advisory lock
+    fcntl = None  # type: ignore[assignment]
+
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
+MANIFEST_FILE = ".khipu-run.json"
+LOCK_FILE = ".khipu-lock"
+_OWN_FILES = frozenset({MANIFEST_FILE, LOCK_FILE})
 _THIRD_PARTY = ("jax", "jaxlib", "optax", "dm-haiku", "numpy")
+# Settings that never define a run: --resume may change them.
+_OPERATIONAL = frozenset({"out", "resume", "overwrite", "no_progress", "versions"})
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Writes ``data`` to ``path`` atomically (temporary file, fsync, rename)."""
+    """Writes ``data`` to ``path`` atomically (temporary file, fsync, rename).
+
+    The file gets the permissions any new file of the user gets (``0o666``
+    less the umask). Inside the active run folder the file is recorded in the
+    run's manifest.
+
+    Raises:
+      KhipuError: the file could not be written (disk full, permissions...);
+        the message names the file. An existing file at ``path`` is then
+        left exactly as it was.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise KhipuError(f"could not write {path}: {exc.strerror or exc}") from exc
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise KhipuError(f"could not write {path}: {exc.strerror or exc}") from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    if _ACTIVE is not None:
+        _ACTIVE.record(path)
 
 
 def package_versions() -> dict[str, str]:
@@ -46,35 +84,283 @@ def package_versions() -> dict[str, str]:
     return dict(sorted(versions.items()))
 
 
-def prepare_run_dir(out: str | Path, *, overwrite: bool = False, resume: bool = False) -> Path:
-    """Creates ``out`` for a new run, or reuses it when resuming.
+# --- run folders ---------------------------------------------------------------
 
-    A non-empty folder is refused unless ``resume`` (keep its contents) or
-    ``overwrite`` (empty it first) is set. ``overwrite`` only empties folders
-    that hold a previous run's ``config.json``, so a mistyped ``--out`` never
-    deletes unrelated files.
+
+def _files(folder: Path) -> set[str]:
+    """Every file below ``folder``, as POSIX paths relative to it."""
+    if not folder.is_dir():
+        return set()
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if not p.is_dir()}
+
+
+def read_manifest(folder: str | Path) -> set[str] | None:
+    """The files a khipu run wrote into ``folder`` (``None``: not a khipu run)."""
+    path = Path(folder) / MANIFEST_FILE
+    if not path.is_file():
+        return None
+    try:
+        body = json.loads(path.read_text())
+        files = body["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        return None
+    return set(files)
+
+
+def is_run_folder(folder: str | Path) -> bool:
+    """Whether ``folder`` holds a run that khipu marked as its own."""
+    return read_manifest(folder) is not None
+
+
+class _Lock:
+    """An advisory lock on a run folder (``flock``; released when the process dies)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / LOCK_FILE
+        self.created = not self.path.exists()
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise KhipuError(f"could not lock {folder}: {exc.strerror or exc}") from exc
+        if fcntl is not None:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(self.fd)
+                raise KhipuError(
+                    f"another khipu command is writing {folder}; wait for it or use another --out"
+                ) from None
+
+    def release(self, *, remove: bool) -> None:
+        if remove:
+            self.path.unlink(missing_ok=True)
+        os.close(self.fd)
+
+
+class _Run:
+    """The run folder the current command writes (one per process at a time)."""
+
+    def __init__(
+        self,
+        out: Path,
+        write_dir: Path,
+        lock: _Lock,
+        *,
+        staged: bool,
+        fresh: bool,
+        before: set[str],
+    ) -> None:
+        self.out = out
+        self.write_dir = write_dir
+        self.lock = lock
+        self.staged = staged
+        self.fresh = fresh
+        self.before = before
+        self.files: set[str] = set(read_manifest(write_dir) or ())
+
+    def record(self, path: Path) -> None:
+        try:
+            rel = path.resolve().relative_to(self.write_dir.resolve()).as_posix()
+        except ValueError:
+            return
+        if rel in _OWN_FILES or rel in self.files:
+            return
+        self.files.add(rel)
+        self.write_manifest()
+
+    def write_manifest(self) -> None:
+        body = {"files": sorted(self.files), "khipu-core": _core_version()}
+        data = (json.dumps(body, indent=2) + "\n").encode()
+        target = self.write_dir / MANIFEST_FILE
+        fd, tmp = tempfile.mkstemp(prefix=".manifest.", suffix=".tmp", dir=self.write_dir)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.chmod(tmp, 0o666 & ~_UMASK)
+            os.replace(tmp, target)
+        except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
+            raise KhipuError(f"could not write {target}: {exc.strerror or exc}") from exc
+
+    def finish(self, ok: bool) -> None:
+        """Records what the command wrote; on success swaps a staged run in, on
+        failure discards it (the previous run stays exactly as it was)."""
+        if self.staged:
+            if ok:
+                self._collect()
+                old = self.out.with_name(f".{self.out.name}.khipu-old-{os.getpid()}")
+                os.rename(self.out, old)
+                os.rename(self.write_dir, self.out)
+                self.lock.release(remove=False)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                shutil.rmtree(self.write_dir, ignore_errors=True)
+                self.lock.release(remove=self.lock.created)
+            return
+        self._collect()
+        produced = self.files - {CONFIG_FILE}
+        if not ok and self.fresh and not produced:
+            # a run that failed before producing anything leaves no trace
+            for name in (CONFIG_FILE, MANIFEST_FILE):
+                (self.write_dir / name).unlink(missing_ok=True)
+            self.lock.release(remove=True)
+            if not any(self.write_dir.iterdir()):
+                self.write_dir.rmdir()
+            return
+        self.lock.release(remove=self.lock.created)
+
+    def _collect(self) -> None:
+        new = _files(self.write_dir) - self.before - _OWN_FILES
+        new = {f for f in new if not Path(f).name.endswith(".tmp")}
+        if not new <= self.files:
+            self.files |= new
+        self.write_manifest()
+
+
+_ACTIVE: _Run | None = None
+
+
+def _core_version() -> str:
+    from khipu.core.__about__ import __version__
+
+    return __version__
+
+
+def _differences(saved: Mapping[str, Any], new: Mapping[str, Any], ignore: set[str]) -> list[str]:
+    diffs = []
+    for key in sorted((set(saved) | set(new)) - ignore):
+        if saved.get(key) != new.get(key):
+            diffs.append(f"{key} {saved.get(key)!r} (now {new.get(key)!r})")
+    return diffs
+
+
+def open_run(
+    out: str | Path,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    config: Mapping[str, Any] | None = None,
+    resume_may_differ: tuple[str, ...] = (),
+) -> Path:
+    """Opens the run folder ``out`` for the current command and returns where to write.
+
+    - A new run goes into a missing or empty ``out``, which is locked, marked
+      as a khipu run (a manifest of the files written) and given ``config.json``.
+    - ``resume`` continues a marked run whose defining settings (everything in
+      ``config`` except ``out``, the flags and ``resume_may_differ``) equal the
+      saved ones; anything else is refused in one line.
+    - ``overwrite`` replaces a marked run that holds only files khipu wrote:
+      the new run is written into a staging folder beside ``out`` (returned)
+      and swapped in by :func:`finish_run` when the command succeeds; when it
+      fails the previous run is left exactly as it was.
+    - One command at a time: a second command on a locked ``out`` fails.
+
+    Call it only once every argument and input has been validated.
 
     Raises:
-      KhipuError: the folder is not empty and neither flag allows reusing it,
-        or ``out`` is a file.
+      KhipuError: any of the refusals above.
     """
+    global _ACTIVE
+    if _ACTIVE is not None:
+        finish_run(ok=True)
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise KhipuError(f"--out {path} is a file, not a folder")
-    if path.is_dir() and any(path.iterdir()) and not resume:
-        if not overwrite:
+    existed = path.is_dir()
+    present = _files(path) - {LOCK_FILE}
+    if resume:
+        if not present or read_manifest(path) is None:
+            raise KhipuError(f"--resume: {path} holds no khipu run to continue")
+    elif present and not overwrite:
+        raise KhipuError(
+            f"output folder {path} is not empty; pass --overwrite to replace it "
+            "or --resume to continue the run in it"
+        )
+    elif present:
+        manifest = read_manifest(path)
+        if manifest is None:
             raise KhipuError(
-                f"output folder {path} is not empty; pass --overwrite to replace it "
-                "or --resume to continue the run in it"
+                f"refusing to replace {path}: it does not look like a khipu run folder "
+                f"(no {MANIFEST_FILE})"
             )
-        if not (path / CONFIG_FILE).is_file():
+        if foreign := sorted(present - manifest - _OWN_FILES):
             raise KhipuError(
-                f"refusing to empty {path}: it does not look like a khipu run folder "
-                f"(no {CONFIG_FILE})"
+                f"refusing to replace {path}: it holds files khipu did not write "
+                f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''})"
             )
-        shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise KhipuError(f"could not create {path}: {exc.strerror or exc}") from exc
+    lock = _Lock(path)
+    try:
+        body = {**_jsonable(dict(config or {})), "versions": package_versions()}
+        if resume:
+            saved = read_json(path / CONFIG_FILE) if (path / CONFIG_FILE).is_file() else {}
+            ignore = set(_OPERATIONAL) | set(resume_may_differ)
+            if diffs := _differences(saved, body, ignore):
+                raise KhipuError(
+                    f"--resume: the run in {path} was made with other settings: "
+                    f"{'; '.join(diffs[:4])}; use another --out or --overwrite"
+                )
+            run = _Run(path, path, lock, staged=False, fresh=False, before=set())
+            if config is not None and _differences(saved, body, set(_OPERATIONAL)):
+                run.files.add(CONFIG_FILE)
+                _ACTIVE = run
+                write_json(path / CONFIG_FILE, body)
+            _ACTIVE = run
+            return path
+        if present:  # overwrite: write beside, swap on success
+            staging = path.with_name(f".{path.name}.khipu-new-{os.getpid()}")
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir()
+            run = _Run(path, staging, lock, staged=True, fresh=False, before=set())
+        else:
+            run = _Run(
+                path, path, lock, staged=False, fresh=not existed or not present, before=set()
+            )
+        run.write_manifest()
+        _ACTIVE = run
+        if config is not None:
+            write_json(run.write_dir / CONFIG_FILE, body)
+        return run.write_dir
+    except BaseException:
+        if _ACTIVE is not None:
+            finish_run(ok=False)
+        else:
+            lock.release(remove=lock.created)
+        raise
+
+
+def finish_run(*, ok: bool) -> None:
+    """Closes the run opened by :func:`open_run`: records the files it wrote,
+    swaps in a staged ``--overwrite`` run (``ok``) or discards it (not ``ok``),
+    and releases the folder's lock. The ``khipu`` command calls it after every
+    command; it does nothing when no run is open."""
+    global _ACTIVE
+    run, _ACTIVE = _ACTIVE, None
+    if run is not None:
+        run.finish(ok)
+
+
+def active_run_is_staged() -> bool:
+    """Whether the open run replaces a previous one (``--overwrite``) on success."""
+    return _ACTIVE is not None and _ACTIVE.staged
+
+
+def prepare_run_dir(out: str | Path, *, overwrite: bool = False, resume: bool = False) -> Path:
+    """Opens ``out`` as a run folder without writing ``config.json``; see :func:`open_run`.
+
+    Returns:
+      The folder to write into (a staging folder beside ``out`` when replacing a run).
+
+    Raises:
+      KhipuError: the folder is not empty and neither flag allows reusing it,
+        it is not a khipu run, or ``out`` is a file.
+    """
+    return open_run(out, overwrite=overwrite, resume=resume)
 
 
 def write_json(path: str | Path, obj: Any) -> Path:
