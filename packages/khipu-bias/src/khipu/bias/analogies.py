@@ -69,6 +69,48 @@ class AnalogyEvaluation:
     n_questions: int
 
 
+MAX_QUESTIONS_BYTES = 50_000_000
+
+
+def check_questions(path: str | Path) -> int:
+    """Checks an analogy questions file (word2vec's format) before gensim reads it.
+
+    The format: ``: section`` lines and ``a b c d`` lines (four words each).
+
+    Returns:
+      The number of questions.
+
+    Raises:
+      KhipuError: missing, too large, not UTF-8, a line without four words, or no
+        question at all.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise kc.KhipuError(f"analogy file {path} does not exist")
+    if path.stat().st_size > MAX_QUESTIONS_BYTES:
+        raise kc.KhipuError(f"analogy file {path} is larger than {MAX_QUESTIONS_BYTES} bytes")
+    count = 0
+    try:
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, start=1):
+                if not line.strip() or line.startswith(":"):
+                    continue
+                n = len(line.split())
+                if n != 4:
+                    raise kc.KhipuError(
+                        f"{path} line {number}: an analogy question is four words "
+                        f"'a b c d', got {n}"
+                    )
+                count += 1
+    except UnicodeDecodeError as exc:
+        raise kc.KhipuError(f"{path} is not UTF-8 text ({exc.reason})") from exc
+    if count == 0:
+        raise kc.KhipuError(
+            f"{path} holds no analogy questions (lines 'a b c d', sections ': name')"
+        )
+    return count
+
+
 def evaluate_analogies(
     emb: WordEmbeddings,
     path: str | Path | None = None,
@@ -88,13 +130,14 @@ def evaluate_analogies(
     from khipu.bias.data import gensim_datapath
 
     source = Path(path) if path is not None else gensim_datapath("questions-words.txt")
-    if not source.is_file():
-        raise kc.KhipuError(f"analogy file {source} does not exist")
+    check_questions(source)
     kv = emb.to_keyed_vectors()
     try:
         score, sections = kv.evaluate_word_analogies(
             str(source), restrict_vocab=restrict_vocab, case_insensitive=case_insensitive
         )
+    except ZeroDivisionError:  # no question has all four words in the vocabulary
+        score, sections = float("nan"), []
     except (ValueError, UnicodeDecodeError) as exc:
         raise kc.KhipuError(f"could not read analogy questions from {source}: {exc}") from exc
     table: dict[str, tuple[int, int]] = {}

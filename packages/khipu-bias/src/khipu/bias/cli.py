@@ -15,7 +15,6 @@ from khipu.core.cli import (
     add_run_arguments,
     existing_file,
     fraction,
-    non_negative_int,
     positive_int,
     start_run,
 )
@@ -24,6 +23,40 @@ if TYPE_CHECKING:
     from khipu.bias.embeddings import WordEmbeddings
 
 DEFAULT_TEST = "en-gender-career"
+MAX_PARTITIONS = 10_000_000  # = khipu.bias.weat.MAX_PARTITIONS (not imported: keeps --help fast)
+
+
+def _partitions(text: str) -> int:
+    """argparse type: a partition count in [0, MAX_PARTITIONS]."""
+    try:
+        value = int(text) if len(text) <= 30 else -1
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text[:30]!r}") from None
+    if not 0 <= value <= MAX_PARTITIONS:
+        raise argparse.ArgumentTypeError(
+            f"must be an integer in [0, {MAX_PARTITIONS}] (the limit bounds memory and time), "
+            f"got {text[:30]}"
+        )
+    return value
+
+
+def _positive_partitions(text: str) -> int:
+    value = _partitions(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be a positive integer, got 0")
+    return value
+
+
+def _utf8(text: str, what: str) -> str:
+    """``text`` if it is valid UTF-8 (command-line bytes that are not become surrogates)."""
+    import khipu.core as kc
+
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        raise kc.KhipuError(f"{what}: {shown!r} is not valid UTF-8 text") from None
+    return text
 
 
 def _add_embedding_arguments(p: argparse.ArgumentParser) -> None:
@@ -88,7 +121,7 @@ def _words(values: list[str] | None, args: argparse.Namespace, what: str) -> lis
     sets: dict[str, list[str]] | None = None
     for value in values or []:
         for item in value.split(","):
-            item = item.strip()
+            item = _utf8(item.strip(), what)
             if not item:
                 continue
             if item.startswith("@"):
@@ -205,8 +238,10 @@ def _cmd_debias(args: argparse.Namespace) -> int:
         get_test,
     )
 
-    emb = _embeddings(args)
+    save_outside = _save_target(args)
     test = get_test(args.test)
+    neutral_words = _words(args.words, args, "--words")
+    emb = _embeddings(args)
     direction = direction_pca(emb, definitional_pairs(args.language), max_missing=0.5)
     keep = gender_specific_words(args.language)
     debiased = hard_debias(emb, direction, keep=keep, equalize_pairs=equalize_pairs(args.language))
@@ -221,7 +256,7 @@ def _cmd_debias(args: argparse.Namespace) -> int:
         )
         for e in (emb, debiased)
     )
-    neutral = [w for w in _words(args.words, args, "--words") if w not in keep]
+    neutral = [w for w in neutral_words if w not in keep]
     proj_before, proj_after = (
         project(emb, neutral, direction),
         project(debiased, neutral, direction),
@@ -237,8 +272,10 @@ def _cmd_debias(args: argparse.Namespace) -> int:
     plot_projection_bars(proj_before, title="before debiasing", path=out / "projection_before.png")
     plot_projection_bars(proj_after, title="after debiasing", path=out / "projection_after.png")
     plot_explained_variance(direction, path=out / "explained_variance.png")
-    if args.save is not None:
-        debiased.save_word2vec(out / args.save)
+    if save_outside is not None:
+        debiased.save_word2vec(save_outside)
+    elif args.save is not None:
+        debiased.save_word2vec(out / Path(args.save))
     kc.write_json(
         out / "recoverable_words.json",
         {"first": list(rec.words_first), "second": list(rec.words_second)},
@@ -261,6 +298,36 @@ def _cmd_debias(args: argparse.Namespace) -> int:
         },
     )
     return 0
+
+
+def _save_target(args: argparse.Namespace) -> Path | None:
+    """The ``--save`` path when it lies outside the run folder (checked now), else ``None``.
+
+    A relative path is relative to the run folder. A path outside it is
+    never silently replaced: an existing file needs ``--replace-save``.
+    """
+    import khipu.core as kc
+
+    if args.save is None:
+        return None
+    save = Path(args.save)
+    target = save if save.is_absolute() else Path(args.out) / save
+    run = Path(args.out).resolve()
+    if target.resolve().is_relative_to(run):
+        if target.resolve() == run or target.name in ("config.json", "metrics.json"):
+            raise kc.KhipuError(f"--save {save}: choose another file name")
+        return None
+    save = target
+    if save.is_dir():
+        raise kc.KhipuError(f"--save {save} is a folder; name a file")
+    if not save.parent.is_dir():
+        raise kc.KhipuError(f"--save {save}: folder {save.parent} does not exist")
+    if save.exists() and not args.replace_save:
+        raise kc.KhipuError(
+            f"--save {save} already exists; pass --replace-save to replace it, or choose "
+            "another file"
+        )
+    return save
 
 
 def _cmd_pairs(args: argparse.Namespace) -> int:
@@ -296,8 +363,10 @@ def _cmd_rank(args: argparse.Namespace) -> int:
     import khipu.core as kc
     from khipu.bias.lm import get_scorer, rank_fillers
 
+    template = _utf8(args.template, "--template")
+    candidates = _words(args.candidates, args, "--candidates")
     scorer = get_scorer(args.scorer)
-    ranked = rank_fillers(scorer, args.template, _words(args.candidates, args, "--candidates"))
+    ranked = rank_fillers(scorer, template, candidates)
     out = start_run(args)
     kc.write_json(out / "ranking.json", [r.__dict__ for r in ranked])
     for r in ranked:
@@ -309,11 +378,14 @@ def _cmd_rank(args: argparse.Namespace) -> int:
 
 def _cmd_analogies(args: argparse.Namespace) -> int:
     import khipu.core as kc
-    from khipu.bias.analogies import analogy, evaluate_analogies
+    from khipu.bias.analogies import analogy, check_questions, evaluate_analogies
+    from khipu.bias.data import gensim_datapath
 
+    check_questions(args.questions or gensim_datapath("questions-words.txt"))
     emb = _embeddings(args)
     answers: dict[str, Any] = {}
     for q in args.query or []:
+        q = _utf8(q, "--query")
         parts = [p for p in q.replace("::", ":").split(":") if p]
         if len(parts) != 3:
             raise kc.KhipuError(f"an analogy query is a:b:c (a is to b as c is to ?), got {q!r}")
@@ -342,12 +414,13 @@ def _cmd_seat(args: argparse.Namespace) -> int:
     from khipu.bias.sentences import DEFAULT_TEMPLATES, MeanWordVectorEncoder, seat
     from khipu.bias.wordsets import get_test
 
-    emb = _embeddings(args)
+    templates = [_utf8(t, "--template") for t in args.template or DEFAULT_TEMPLATES]
     test = get_test(args.test)
+    emb = _embeddings(args)
     result = seat(
         MeanWordVectorEncoder(emb),
         test,
-        templates=args.template or DEFAULT_TEMPLATES,
+        templates=templates,
         embeddings=emb,
         max_missing=args.max_missing,
         n_permutations=args.permutations,
@@ -364,15 +437,15 @@ def _cmd_seat(args: argparse.Namespace) -> int:
 def _add_permutation_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--permutations",
-        type=positive_int,
+        type=_positive_partitions,
         default=100_000,
-        help="sampled partitions when the exact test is too large (default 1e5)",
+        help="sampled partitions when the exact test is too large (default 1e5, at most 1e7)",
     )
     p.add_argument(
         "--exact-limit",
-        type=non_negative_int,
+        type=_partitions,
         default=100_000,
-        help="enumerate every partition up to this many (default 1e5)",
+        help="enumerate every partition up to this many (default 1e5, at most 1e7)",
     )
 
 
@@ -437,7 +510,16 @@ def register(parser: argparse.ArgumentParser) -> None:
         default=250,
         help="most biased words per side for the recoverability check",
     )
-    p.add_argument("--save", type=Path, help="also write the debiased vectors (word2vec text)")
+    p.add_argument(
+        "--save",
+        type=Path,
+        help="also write the debiased vectors (word2vec text); a relative name goes into --out",
+    )
+    p.add_argument(
+        "--replace-save",
+        action="store_true",
+        help="allow --save to replace an existing file outside --out",
+    )
     _add_permutation_arguments(p)
     _add_embedding_arguments(p)
     add_run_arguments(p, resume=False)

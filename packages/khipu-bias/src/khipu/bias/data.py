@@ -24,6 +24,7 @@ import hashlib
 import io
 import json
 import os
+import zipfile
 from collections.abc import Iterator, Sized
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,7 +197,7 @@ def _save_model(path: Path, model: CbowModel) -> None:
 
 def _load_model(path: Path) -> CbowModel:
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with path.open("rb") as f, np.load(f, allow_pickle=False) as z:
             config = ModelConfig(**json.loads(str(z["config"])))
             return CbowModel(
                 tuple(str(w) for w in z["words"]),
@@ -205,7 +206,7 @@ def _load_model(path: Path) -> CbowModel:
                 z["counts"],
                 config,
             )
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
         raise kc.CheckpointError(f"cached model {path} is unreadable: {exc}") from exc
 
 

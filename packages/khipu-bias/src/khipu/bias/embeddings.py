@@ -39,6 +39,11 @@ def strip_accents(text: str) -> str:
     )
 
 
+def display_name(text: str) -> str:
+    """``text`` safe to print and draw: file-name bytes that are not UTF-8 become U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def preprocess_word(word: str, *, lowercase: bool = False, accents: bool = True) -> str:
     """The form of ``word`` used as a key: optionally lowercased and without accents."""
     word = word.strip()
@@ -52,13 +57,24 @@ def preprocess_word(word: str, *, lowercase: bool = False, accents: bool = True)
 def unit_rows(x: np.ndarray) -> np.ndarray:
     """Rows of ``x [N, D]`` scaled to unit L2 norm (zero rows stay zero).
 
+    Each row is first divided by its largest absolute value, so the norm never
+    overflows (vectors of size 1e30 in float32 give the same directions as small ones).
     float32 input stays float32 (large vocabularies); anything else becomes float64.
+
+    Raises:
+      KhipuError: a row holds NaN or infinite values.
     """
     x = np.asarray(x)
     if x.dtype not in (np.float32, np.float64):
         x = x.astype(np.float64)
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return np.asarray(np.divide(x, norms, out=np.zeros_like(x), where=norms > 0))
+    if x.size and not np.all(np.isfinite(x)):
+        raise kc.KhipuError("cannot normalise vectors holding NaN or infinite values")
+    if x.shape[-1] == 0:
+        return x.copy()
+    scale = np.max(np.abs(x), axis=-1, keepdims=True)
+    scaled = np.divide(x, scale, out=np.zeros_like(x), where=scale > 0)
+    norms = np.linalg.norm(scaled, axis=-1, keepdims=True)
+    return np.asarray(np.divide(scaled, norms, out=np.zeros_like(x), where=norms > 0))
 
 
 @dataclass(frozen=True)
@@ -103,13 +119,19 @@ class WordEmbeddings:
     index: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        vectors = np.asarray(self.vectors, dtype=np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+            vectors = np.asarray(self.vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[0] != len(self.words):
             raise kc.KhipuError(
                 f"vectors must be [V, D] with V = {len(self.words)} words, got {vectors.shape}"
             )
-        if not np.all(np.isfinite(vectors)):
-            raise kc.KhipuError(f"{self.name}: the vectors contain NaN or infinite values")
+        finite = np.isfinite(vectors).all(axis=1) if vectors.size else np.ones(0, bool)
+        if not finite.all():
+            bad = [repr(self.words[i]) for i in np.flatnonzero(~finite)[:5]]
+            raise kc.KhipuError(
+                f"{self.name}: {int((~finite).sum())} vector(s) hold NaN or infinite values "
+                f"(or values beyond float32), e.g. {', '.join(bad)}"
+            )
         object.__setattr__(self, "vectors", vectors)
         index: dict[str, int] = {}
         for i, w in enumerate(self.words):
@@ -290,9 +312,16 @@ class WordEmbeddings:
 
     def save_word2vec(self, path: str | Path, *, binary: bool = False) -> Path:
         """Writes the vectors in word2vec format (text or binary), readable by any tool."""
+        import os
+
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.to_keyed_vectors().save_word2vec_format(str(path), binary=binary)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:  # written beside, then renamed: a failure never leaves half a file at ``path``
+            self.to_keyed_vectors().save_word2vec_format(str(tmp), binary=binary)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
         return path
 
 
@@ -307,6 +336,66 @@ def _looks_like_text(path: Path, size: int = 4096) -> bool:
             return False
         text = head[: exc.start].decode("utf-8")
     return all(ch.isprintable() or ch in "\n\r\t" for ch in text)
+
+
+MAX_DIMENSION = 100_000
+
+
+def _header(path: Path) -> tuple[int, int, int]:
+    """``(count, dimension, header bytes)`` from a word2vec file's first line.
+
+    Raises:
+      ValueError: the first line is not two positive integers.
+    """
+    with open(path, "rb") as f:
+        line = f.readline(256)
+    fields = line.split()
+    try:
+        if len(fields) != 2 or not line.endswith(b"\n"):
+            raise ValueError
+        count, dim = int(fields[0]), int(fields[1])
+    except ValueError:
+        shown = line[:60].decode("utf-8", "replace").strip()
+        raise ValueError(f"the first line should be '<words> <dimension>', got {shown!r}") from None
+    if count <= 0 or not 0 < dim <= MAX_DIMENSION:
+        raise ValueError(
+            f"the header claims {count} words of dimension {dim} (need at least one word "
+            f"and a dimension in [1, {MAX_DIMENSION}])"
+        )
+    return count, dim, len(line)
+
+
+def _check_header(path: Path, binary: bool, limit: int | None) -> int:
+    """Checks a word2vec header's claims against the file size before anything is allocated.
+
+    A text row needs at least ``2 D + 1`` bytes (a one-letter word, D one-digit values with
+    their spaces, a newline); a binary row ``4 D + 2`` (word, space, D float32). A header
+    claiming more rows than the file can hold is refused.
+
+    Returns:
+      The number of rows the header claims.
+    """
+    count, dim, head = _header(path)
+    row = 4 * dim + 2 if binary else 2 * dim + 1
+    room = (path.stat().st_size - head) // row
+    wanted = count if limit is None else min(count, limit)
+    if wanted > room:
+        raise ValueError(
+            f"the header claims {count} words of dimension {dim}, but the file's "
+            f"{path.stat().st_size} bytes hold at most {room} such rows"
+        )
+    return count
+
+
+def _count_rows(path: Path) -> int:
+    """Non-blank lines after the first (streamed: constant memory)."""
+    rows = 0
+    with open(path, "rb") as f:
+        f.readline()
+        for line in f:
+            if line.strip():
+                rows += 1
+    return rows
 
 
 def _load_glove(path: Path, limit: int | None) -> Any:
@@ -329,10 +418,16 @@ def _load_glove(path: Path, limit: int | None) -> Any:
                 raise ValueError(f"line {number} has no vector")
             if dim == 0:
                 dim = len(parts) - 1
+                if dim == 1 and all(p.isdigit() for p in parts):
+                    raise ValueError(
+                        f"line 1 is a word2vec header ({line.strip()!r}); "
+                        "read this file with format 'word2vec'"
+                    )
             if len(parts) - 1 < dim:
                 raise ValueError(f"line {number} has {len(parts) - 1} values, expected {dim}")
             words.append(" ".join(parts[:-dim]))
-            rows.append(np.array(parts[-dim:], dtype=np.float32))
+            with np.errstate(over="ignore"):  # values beyond float32 are reported by word
+                rows.append(np.array(parts[-dim:], dtype=np.float32))
             if limit is not None and len(words) >= limit:
                 break
     if not words:
@@ -384,6 +479,7 @@ def load_embeddings(
             "pass allow_pickle=True only for files you made yourself, or save the vectors "
             "in word2vec format"
         )
+    claimed = 0
     try:
         if format == "word2vec-bin" and _looks_like_text(path):
             raise ValueError("the file is plain text; use format 'word2vec' (or 'glove')")
@@ -392,12 +488,14 @@ def load_embeddings(
         elif format == "glove":
             kv = _load_glove(path, limit)
         else:
-            kv = KeyedVectors.load_word2vec_format(
-                str(path),
-                binary=format == "word2vec-bin",
-                limit=limit,
-                unicode_errors="strict",
-            )
+            claimed = _check_header(path, format == "word2vec-bin", limit)
+            with np.errstate(over="ignore"):  # values beyond float32 are reported by word below
+                kv = KeyedVectors.load_word2vec_format(
+                    str(path),
+                    binary=format == "word2vec-bin",
+                    limit=limit,
+                    unicode_errors="strict",
+                )
     except (ValueError, UnicodeDecodeError, EOFError, IndexError, TypeError, OSError) as exc:
         hint = {
             "word2vec": "a text file whose first line is '<words> <dimension>'",
@@ -415,6 +513,17 @@ def load_embeddings(
         ) from exc
     if len(kv.index_to_key) == 0:
         raise kc.KhipuError(f"{path} holds no vectors")
+    if format in ("word2vec", "fasttext") and (limit is None or limit > claimed):
+        rows = _count_rows(path)
+        if rows != claimed:
+            raise kc.KhipuError(
+                f"{path}: the header claims {claimed} words but the file has {rows} rows; "
+                "fix the first line (or pass --limit to read fewer)"
+            )
     return WordEmbeddings.from_keyed_vectors(
-        kv, name=path.name, lowercase=lowercase, strip_accents=strip_accents, normalize=normalize
+        kv,
+        name=display_name(path.name),
+        lowercase=lowercase,
+        strip_accents=strip_accents,
+        normalize=normalize,
     )

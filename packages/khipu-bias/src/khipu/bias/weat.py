@@ -33,6 +33,7 @@ from khipu.bias.wordsets import WeatTest
 
 DEFAULT_PERMUTATIONS = 100_000
 DEFAULT_EXACT_LIMIT = 100_000
+MAX_PARTITIONS = 10_000_000  # bounds the memory (~0.5 GB) and time of one permutation test
 
 
 # --- the formulas -------------------------------------------------------------------------
@@ -292,7 +293,9 @@ class PermutationTest:
     """One-sided permutation test of the WEAT statistic.
 
     Attributes:
-      p_value: fraction of partitions whose statistic is greater than the observed one.
+      p_value: exact: the fraction of partitions whose statistic is greater than the
+        observed one; sampled: the Monte Carlo estimate ``(b + 1) / (m + 1)`` from ``b`` of
+        ``m`` sampled partitions (Phipson and Smyth 2010), which is never 0.
       observed: the observed statistic S(X, Y).
       exact: every partition was enumerated.
       n_partitions: the number of equal-size partitions of X u Y.
@@ -318,8 +321,10 @@ def permutation_test(
 ) -> PermutationTest:
     """The one-sided WEAT p-value from the associations of X and Y.
 
-    Exact when C(|X|+|Y|, |X|) <= max(exact_limit, n_permutations); otherwise sampled from
-    ``n_permutations`` distinct random partitions (without replacement, seeded).
+    Exact when C(|X|+|Y|, |X|) <= max(exact_limit, n_permutations); otherwise estimated
+    from ``n_permutations`` distinct random partitions (without replacement, seeded) as
+    ``(b + 1) / (m + 1)``, where ``b`` of the ``m`` sampled partitions exceed the observed
+    statistic (Phipson and Smyth 2010: a sampled p-value is never 0).
     Statistics within ``1e-12 * sum|s|`` of the observed one count as ties (not greater),
     so summation order never decides the result.
     """
@@ -328,6 +333,12 @@ def permutation_test(
         raise kc.KhipuError("the permutation test needs non-empty target sets")
     if n_permutations <= 0:
         raise kc.KhipuError(f"n_permutations must be positive, got {n_permutations}")
+    for name, value in (("n_permutations", n_permutations), ("exact_limit", exact_limit)):
+        if value > MAX_PARTITIONS:
+            raise kc.KhipuError(
+                f"{name} is {value}; at most {MAX_PARTITIONS} partitions are used "
+                "(a sampled p-value from 1e5-1e6 partitions is already precise to ~1e-3)"
+            )
     s_all = np.concatenate([s_x, s_y])
     m, n = len(s_all), len(s_x)
     total_count = partition_count(n, len(s_y))
@@ -343,7 +354,9 @@ def permutation_test(
         packed = _sample_bytes(m, n, n_permutations, np.random.default_rng(seed))
     null = 2 * _subset_sums(packed, tables) - grand
     tol = 1e-12 * max(1.0, float(np.abs(s_all).sum()))
-    p_value = float(np.mean(null > observed + tol))
+    exceed = int(np.count_nonzero(null > observed + tol))
+    # exact: the share of all partitions; sampled: Phipson & Smyth's (b + 1) / (m + 1)
+    p_value = exceed / len(null) if exact else (exceed + 1) / (len(null) + 1)
     return PermutationTest(p_value, observed, exact, total_count, len(packed), null)
 
 
@@ -366,6 +379,7 @@ class WeatResult:
       association_x, association_y: s(w, A, B) of each target word.
       cos_xa, cos_xb, cos_ya, cos_yb: the cosine matrices behind the associations.
       null: the null distribution of the statistic.
+      duplicates: ``{set name: [words listed more than once]}``, dropped before the test.
     """
 
     test: str
@@ -386,6 +400,7 @@ class WeatResult:
     cos_ya: np.ndarray = field(repr=False)
     cos_yb: np.ndarray = field(repr=False)
     null: np.ndarray = field(repr=False)
+    duplicates: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def n_missing(self) -> int:
@@ -400,6 +415,10 @@ class WeatResult:
             "p_value": self.p_value,
             "statistic": self.statistic,
             "exact_p_value": self.exact,
+            "p_value_kind": self.p_value_kind,
+            "duplicate_words": "; ".join(
+                f"{k}: {', '.join(v)}" for k, v in self.duplicates.items() if v
+            ),
             "n_partitions": self.n_partitions,
             "n_permutations": self.n_permutations,
             "n_missing": self.n_missing,
@@ -414,10 +433,23 @@ class WeatResult:
             out[f"n_{role}"] = len(self.words[role])
         return out
 
+    @property
+    def p_value_kind(self) -> str:
+        """``"exact"`` or how the p-value was estimated."""
+        if self.exact:
+            return f"exact, all {self.n_partitions} partitions"
+        return (
+            f"estimate (b + 1) / (m + 1) from m = {self.n_permutations} sampled partitions "
+            f"of {self.n_partitions}"
+        )
+
     def summary(self) -> str:
         """One line: effect size, p-value, words used and lost."""
-        kind = "exact" if self.exact else f"{self.n_permutations} permutations"
+        kind = self.p_value_kind
         lost = f", {self.n_missing} missing words" if self.n_missing else ""
+        n_dup = sum(len(v) for v in self.duplicates.values())
+        if n_dup:
+            lost += f", {n_dup} duplicate words dropped"
         return (
             f"{self.test}: d = {self.effect_size:.3f}, p = {self.p_value:.3g} ({kind}), "
             f"S = {self.statistic:.4f}, |X| = |Y| = {len(self.words['X'])}{lost}"
@@ -502,7 +534,10 @@ def weat(
     lookup = embeddings.lookup(
         {names[r]: ws.words for r, ws in roles.items()}, max_missing=max_missing
     )
-    used = {r: lookup.found[names[r]] for r in "XYAB"}
+    used: dict[str, list[str]] = {}
+    duplicates: dict[str, list[str]] = {}
+    for r in "XYAB":
+        used[r], duplicates[names[r]] = _drop_duplicates(embeddings, lookup.found[names[r]])
     rng = np.random.default_rng(seed)
     used["X"], used["Y"], out_x, out_y = balance_sets(used["X"], used["Y"], rng)
     if len(used["X"]) < 2:
@@ -542,4 +577,18 @@ def weat(
         cos_ya=cosine_similarities(vec["Y"], vec["A"]),
         cos_yb=cosine_similarities(vec["Y"], vec["B"]),
         null=perm.null,
+        duplicates={k: v for k, v in duplicates.items() if v},
     )
+
+
+def _drop_duplicates(embeddings: WordEmbeddings, words: list[str]) -> tuple[list[str], list[str]]:
+    """``(kept, dropped)``: words after the first with the same vocabulary key are dropped
+    (``"He"`` and ``"he"`` are one word in a lowercased embedding)."""
+    seen: set[str] = set()
+    kept: list[str] = []
+    dropped: list[str] = []
+    for w in words:
+        key = embeddings.key(w)
+        (dropped if key in seen else kept).append(w)
+        seen.add(key)
+    return kept, dropped

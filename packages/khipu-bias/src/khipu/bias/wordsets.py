@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import khipu.core as kc
+from khipu.bias.embeddings import display_name
 
 Language = Literal["en", "es"]
 LANGUAGES: tuple[str, ...] = ("en", "es")
@@ -223,38 +224,88 @@ def get_test(name_or_path: str | Path) -> WeatTest:
     raise kc.UnknownNameError("WEAT test", text, available_tests())
 
 
+MAX_WORD_SET_BYTES = 10_000_000  # a word-set or WEAT file is a few KB; refuse anything huge
+
+
+def _yaml_loader() -> type[Any]:
+    """A safe YAML loader that refuses aliases and reads every scalar as a string.
+
+    Aliases are what "billion laughs" documents multiply; word lists never need them.
+    Without the implicit resolvers, ``yes``, ``no``, ``on``, ``1e3`` and ``null`` stay the
+    words they look like.
+    """
+    import yaml
+
+    class WordLoader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise yaml.YAMLError(
+                    f"YAML aliases (*name) are not allowed in word-set files "
+                    f"(line {mark.line + 1}, column {mark.column + 1})"
+                )
+            return super().compose_node(parent, index)
+
+    WordLoader.yaml_implicit_resolvers = {}
+    return WordLoader
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def read_mapping(path: str | Path) -> dict[str, Any]:
-    """Reads a JSON or YAML file holding a mapping, with clear errors."""
+    """Reads a JSON or YAML file holding a mapping, with clear one-line errors.
+
+    YAML is read without aliases and with every scalar as a string (words are strings).
+
+    Raises:
+      KhipuError: missing, larger than :data:`MAX_WORD_SET_BYTES`, not UTF-8, malformed,
+        uses YAML aliases, or not a mapping.
+    """
     path = Path(path)
     if not path.is_file():
         raise kc.KhipuError(f"{path} does not exist")
     try:
+        size = path.stat().st_size
+        if size > MAX_WORD_SET_BYTES:
+            raise kc.KhipuError(
+                f"{path} is {size} bytes; a word-set file may hold at most {MAX_WORD_SET_BYTES}"
+            )
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise kc.KhipuError(f"could not read {path}: {exc}") from exc
+        raise kc.KhipuError(f"could not read {path}: {_one_line(str(exc))}") from exc
     data: Any
     if path.suffix.lower() in (".yaml", ".yml"):
         import yaml
 
         try:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_yaml_loader())
         except yaml.YAMLError as exc:
-            raise kc.KhipuError(f"{path} is not valid YAML: {exc}") from exc
+            raise kc.KhipuError(f"{path} is not valid YAML: {_one_line(str(exc))}") from exc
     else:
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise kc.KhipuError(f"{path} is not valid JSON: {exc}") from exc
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise kc.KhipuError(f"{path} is not valid JSON: {_one_line(str(exc))}") from exc
     if not isinstance(data, dict):
         raise kc.KhipuError(f"{path} must hold a mapping, got {type(data).__name__}")
     return data
+
+
+def _describe(value: Any) -> str:
+    """A short description of a value read from a file (never its full repr)."""
+    if isinstance(value, (list, dict)):
+        return f"a {type(value).__name__} of {len(value)} items"
+    return _one_line(repr(value), 60)
 
 
 def _words(value: Any, where: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = value.split()
     if not isinstance(value, list) or not all(isinstance(w, (str, int, float)) for w in value):
-        raise kc.KhipuError(f"{where} must be a list of words")
+        raise kc.KhipuError(f"{where} must be a list of words, got {_describe(value)}")
     words = tuple(str(w) for w in value)
     if not words:
         raise kc.KhipuError(f"{where} is empty")
@@ -283,11 +334,14 @@ def load_weat_test(path: str | Path) -> WeatTest:
         group = data.get(role)
         if not isinstance(group, dict) or len(group) != 2:
             raise kc.KhipuError(
-                f"{path}: {role!r} must map exactly two set names to word lists, got {group!r}"
+                f"{path}: {role!r} must map exactly two set names to word lists, "
+                f"got {_describe(group)}"
             )
         sets += [WordSet(str(k), _words(v, f"{path}: {role} {k!r}")) for k, v in group.items()]
     return _weat_test(
-        str(data.get("name", Path(path).stem)), sets, title=str(data.get("title", ""))
+        str(data.get("name", display_name(Path(path).stem))),
+        sets,
+        title=str(data.get("title", "")),
     )
 
 
