@@ -4,6 +4,7 @@ and executes against the workspace packages in quick mode."""
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import jupytext
@@ -79,21 +80,98 @@ def test_no_outputs_and_in_sync_with_twin(path: Path) -> None:
     )
 
 
-@pytest.mark.slow
+def _tags(cell: nbformat.NotebookNode) -> list[str]:
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+def _exercises(nb: nbformat.NotebookNode) -> list[tuple[int, int, int]]:
+    """(exercise, check, solution) cell indices, in order."""
+    code = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    triples = []
+    for k, (i, cell) in enumerate(code):
+        if "exercise" in _tags(cell):
+            nxt = [j for j, _ in code[k + 1 : k + 3]]
+            assert len(nxt) == 2, f"exercise cell {i} is not followed by a check and a solution"
+            triples.append((i, nxt[0], nxt[1]))
+    return triples
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_executes_in_quick_mode(
-    path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_exercises_have_a_stub_a_check_and_a_hidden_solution(path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
-    nb.cells = [c for c in nb.cells if c not in _pin_cells(nb)]
+    triples = _exercises(nb)
+    assert len(triples) >= 6, f"{path.name}: a practical has at least 6 exercises"
+    tagged = {t: sum(t in _tags(c) for c in nb.cells) for t in ("exercise", "check", "solution")}
+    assert tagged == dict.fromkeys(tagged, len(triples)), f"{path.name}: {tagged}"
+    for e, c, s in triples:
+        stub, check, solution = nb.cells[e], nb.cells[c], nb.cells[s]
+        assert "# YOUR CODE HERE" in stub.source, f"{path.name} cell {e}: no stub marker"
+        assert "check" in _tags(check) and ".exercises.check_" in check.source, (
+            f"{path.name} cell {c}: the exercise's check cell must call a package checker"
+        )
+        assert "solution" in _tags(solution), f"{path.name} cell {s}: not tagged solution"
+        assert solution.metadata.get("jupyter", {}).get("source_hidden") is True
+        assert solution.source.startswith("# @title"), f"{path.name} cell {s}: # @title form"
+    assert any("figure" in _tags(c) for c in nb.cells), f"{path.name} draws nothing"
+
+
+def _prepared(path: Path, mode: str) -> tuple[nbformat.NotebookNode, list[int]]:
+    """The notebook with each stub replaced by its solution ("solutions") or left as
+    the student finds it ("stubs"), solution cells dropped; pin cell dropped.
+    Returns the notebook and the indices of its check cells."""
+    nb = nbformat.read(path, as_version=4)
+    drop = {id(c) for c in _pin_cells(nb)}
+    for e, _, s in _exercises(nb):
+        if mode == "solutions":
+            nb.cells[e].source = nb.cells[s].source
+        drop.add(id(nb.cells[s]))
+    nb.cells = [c for c in nb.cells if id(c) not in drop]
+    checks = [i for i, c in enumerate(nb.cells) if "check" in _tags(c)]
+    return nb, checks
+
+
+def _text(cell: nbformat.NotebookNode) -> str:
+    parts = []
+    for o in cell.get("outputs", []):
+        if o.output_type == "stream":
+            parts.append(o.text)
+        elif "text/plain" in o.get("data", {}):
+            parts.append(o.data["text/plain"])
+    return "".join(parts)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["solutions", "stubs"])
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_checks_and_shows_figures(
+    path: Path, mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nb, checks = _prepared(path, mode)
     monkeypatch.setenv("KHIPU_QUICK", "1")
     monkeypatch.setenv("KHIPU_NOTEBOOK_OUT", str(tmp_path))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
+    # the kernel picks Jupyter's own inline backend, as in Jupyter and Colab
+    monkeypatch.delenv("MPLBACKEND", raising=False)
     client = NotebookClient(
         nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     )
+    started = time.perf_counter()
     client.execute()
+    seconds = time.perf_counter() - started
     errors = [
         o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
     ]
     assert not errors
+    for i in checks:
+        out = _text(nb.cells[i])
+        if mode == "solutions":
+            assert "✓" in out and "✗" not in out, f"{path.name} check cell {i}: {out!r}"
+        else:
+            assert "not attempted" in out, f"{path.name} check cell {i}: {out!r}"
+    figures = [c for c in nb.cells if "figure" in _tags(c)]
+    pngs = [sum("image/png" in o.get("data", {}) for o in c.outputs) for c in figures]
+    blank = [nb.cells.index(c) for c, n in zip(figures, pngs, strict=True) if n == 0]
+    assert not blank, f"{path.name}: figure cells {blank} show no image"
+    print(
+        f"{path.stem} [{mode}]: {len(checks)} checks, {sum(pngs)} images "
+        f"in {len(figures)} figure cells, {seconds:.0f} s"
+    )
