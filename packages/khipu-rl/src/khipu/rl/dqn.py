@@ -292,6 +292,59 @@ class DQNAgent:
         return self.dqn.spec, self.state.params
 
 
+class TransitionMemory:
+    """The practical's replay memory for a gymnasium agent (NumPy ring buffer).
+
+    Stores ``terminated``, not ``done``: a transition cut by the time limit is
+    not terminal and its target still bootstraps from ``Q(s', .)``.
+
+    Args:
+      capacity: transitions kept (the oldest are overwritten).
+      batch_size: transitions per :meth:`sample`.
+      min_size: transitions stored before :meth:`is_ready` (at least ``batch_size``).
+    """
+
+    def __init__(self, capacity: int, batch_size: int, *, min_size: int = 0) -> None:
+        if capacity <= 0 or batch_size <= 0:
+            raise KhipuError(
+                f"capacity and batch_size must be positive, got {capacity} and {batch_size}"
+            )
+        if batch_size > capacity:
+            raise KhipuError(f"batch_size {batch_size} is larger than the capacity {capacity}")
+        self.capacity, self.batch_size = capacity, batch_size
+        self.min_size = max(min_size, batch_size)
+        self.data: dict[str, np.ndarray] | None = None
+        self.position, self.size = 0, 0
+
+    def push(self, transition: Transition) -> None:
+        """Stores one transition."""
+        item: dict[str, np.ndarray] = {
+            "obs": np.asarray(transition.obs, np.float32),
+            "action": np.asarray(transition.action, np.int32),
+            "reward": np.asarray(transition.reward, np.float32),
+            "next_obs": np.asarray(transition.next_obs, np.float32),
+            "terminated": np.asarray(transition.terminated, np.float32),
+        }
+        if self.data is None:
+            self.data = {k: np.zeros((self.capacity, *v.shape), v.dtype) for k, v in item.items()}
+        for k, v in item.items():
+            self.data[k][self.position] = v
+        self.position = (self.position + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def is_ready(self) -> bool:
+        """Whether ``min_size`` transitions are stored."""
+        return self.size >= self.min_size
+
+    def sample(self, key: jax.Array) -> dict[str, np.ndarray]:
+        """``batch_size`` stored transitions drawn uniformly (with replacement):
+        ``obs [B, D]``, ``action [B]``, ``reward [B]``, ``next_obs [B, D]``, ``terminated [B]``."""
+        if self.data is None or self.size == 0:
+            raise KhipuError("the memory is empty")
+        idx = np.asarray(jax.random.randint(key, (self.batch_size,), 0, self.size))
+        return {k: v[idx] for k, v in self.data.items()}
+
+
 class JaxRun(NamedTuple):
     """Result of a training run compiled into one ``jit`` on the JAX CartPole.
 
