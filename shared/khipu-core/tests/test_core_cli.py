@@ -7,6 +7,7 @@ from importlib import metadata
 import pytest
 from khipu.core import cli
 from khipu.core.errors import KhipuError
+from khipu.core.rundir import write_json
 
 
 class FakeEntryPoint:
@@ -129,3 +130,64 @@ def test_commands_that_cannot_resume_do_not_offer_it(tmp_path) -> None:  # type:
         parser.parse_args(["--out", str(tmp_path), "--resume"])
     args = parser.parse_args(["--out", str(tmp_path / "run")])
     assert (cli.start_run(args) / "config.json").is_file()
+
+
+# --- the run-folder contract through the `khipu` command ------------------------------
+
+
+class _FakeEntryPoint:
+    name = "demo"
+    dist = None
+
+    @staticmethod
+    def load():  # type: ignore[no-untyped-def]
+        def register(parser: argparse.ArgumentParser) -> None:
+            sub = parser.add_subparsers()
+            go = sub.add_parser("go")
+            cli.add_run_arguments(go)
+            go.add_argument("--fail", choices=["no", "error", "interrupt"], default="no")
+            go.add_argument("--value", default="new")
+
+            def run(args: argparse.Namespace) -> int:
+                out = cli.start_run(args)
+                write_json(out / "metrics.json", {"value": args.value})
+                if args.fail == "error":
+                    raise KhipuError("diverged")
+                if args.fail == "interrupt":
+                    raise KeyboardInterrupt
+                return 0
+
+            go.set_defaults(func=run)
+
+        return register
+
+
+@pytest.fixture
+def runner(monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(cli, "installed_practicals", lambda: {"demo": _FakeEntryPoint()})
+
+
+def test_overwrite_through_the_command_keeps_the_old_run_until_success(
+    runner, tmp_path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "run"
+    assert cli.main(["demo", "go", "--out", str(out), "--value", "old"]) == 0
+    old = (out / "metrics.json").read_text()
+    assert cli.main(["demo", "go", "--out", str(out), "--overwrite", "--fail", "error"]) == 1
+    assert (out / "metrics.json").read_text() == old
+    assert cli.main(["demo", "go", "--out", str(out), "--overwrite", "--fail", "interrupt"]) == 130
+    assert f"the previous run in {out} is unchanged" in capsys.readouterr().err
+    assert (out / "metrics.json").read_text() == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert cli.main(["demo", "go", "--out", str(out), "--overwrite", "--value", "v2"]) == 0
+    assert json.loads((out / "metrics.json").read_text()) == {"value": "v2"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_interrupt_of_a_resumable_run_suggests_resume(runner, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "run"
+    assert cli.main(["demo", "go", "--out", str(out), "--fail", "interrupt"]) == 130
+    assert f"continue with --resume --out {out}" in capsys.readouterr().err
+    assert cli.main(["demo", "go", "--out", str(out), "--resume", "--seed", "3"]) == 1
+    assert "--resume: the run in" in capsys.readouterr().err
+    assert cli.main(["demo", "go", "--out", str(out), "--resume", "--fail", "interrupt"]) == 130
