@@ -12,6 +12,22 @@ from .attention import (
     padding_mask as padding_mask,
     scaled_dot_product_attention as scaled_dot_product_attention,
 )
+from .data import (
+    TextSplits as TextSplits,
+    grammar_sentence as grammar_sentence,
+    grammar_text as grammar_text,
+    inversion_arrays as inversion_arrays,
+    invert_words as invert_words,
+    lm_arrays as lm_arrays,
+    load_text as load_text,
+    random_crops as random_crops,
+    read_text_file as read_text_file,
+    split_text as split_text,
+)
+from .generate import (
+    generate as generate,
+    sample_logits as sample_logits,
+)
 from .models import (
     AddNorm as AddNorm,
     AttentionOutput as AttentionOutput,
@@ -35,6 +51,19 @@ from .models import (
     sinusoidal_encoding as sinusoidal_encoding,
     split_heads as split_heads,
 )
+from .plots import (
+    plot_attention as plot_attention,
+    plot_positional_encoding as plot_positional_encoding,
+)
+from .runs import (
+    LoadedModel as LoadedModel,
+    TaskData as TaskData,
+    generate_text as generate_text,
+    load_model as load_model,
+    prepare_task as prepare_task,
+    run_training as run_training,
+    save_model as save_model,
+)
 from .tokenizers import (
     BOS as BOS,
     EOS as EOS,
@@ -46,4 +75,18 @@ from .tokenizers import (
     pad_batch as pad_batch,
     split_words as split_words,
     tokenizer_from_dict as tokenizer_from_dict,
+)
+from .train import (
+    TrainOutcome as TrainOutcome,
+    evaluate_inversion as evaluate_inversion,
+    greedy_decode_inversion as greedy_decode_inversion,
+    inversion_loss_fn as inversion_loss_fn,
+    inversion_model as inversion_model,
+    lm_loss_fn as lm_loss_fn,
+    lm_model as lm_model,
+    make_optimizer as make_optimizer,
+    sequence_loss as sequence_loss,
+    sequence_metrics as sequence_metrics,
+    token_accuracy as token_accuracy,
+    train_model as train_model,
 )

@@ -1,0 +1,172 @@
+"""``khipu transformer ...``: train the inversion model or the character LM, and generate.
+
+Heavy modules (JAX, Haiku) are imported inside the command functions so that
+``khipu --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from khipu.core.cli import (
+    add_run_arguments,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    start_run,
+)
+
+# Per-task defaults: (length, num_train, epochs, d_model, num_layers, learning_rate)
+DEFAULTS = {
+    "invert": {"length": 24, "num_train": 9600, "epochs": 10, "learning_rate": 2e-3},
+    "lm": {"length": 128, "num_train": 6400, "epochs": 4, "learning_rate": 2e-3},
+}
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite float >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a non-negative number, got {text}")
+    return value
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    """Adds the ``train`` and ``generate`` subcommands."""
+    sub = parser.add_subparsers(title="commands", metavar="<command>")
+
+    train = sub.add_parser(
+        "train",
+        help="train the word-inversion transformer or a character language model",
+        description="Trains on the offline grammar text (default), a text file (--text) or "
+        "tiny_shakespeare (--source, with tensorflow-datasets); writes metrics.json "
+        "(invert: exact_match, token_accuracy, val_loss; lm: val_loss, bits_per_char), "
+        "history.json, learning_curves.png, positional_encoding.png, attention heatmaps, "
+        "model.npz and checkpoints/last.npz (for --resume).",
+    )
+    add_run_arguments(train)
+    train.add_argument("--task", choices=("invert", "lm"), default="invert", help="default invert")
+    src = train.add_mutually_exclusive_group()
+    src.add_argument("--text", type=Path, default=None, help="train on this UTF-8 text file")
+    src.add_argument(
+        "--source",
+        choices=("grammar", "tiny_shakespeare"),
+        default="grammar",
+        help="built-in text: grammar (offline, default) or tiny_shakespeare (tfds)",
+    )
+    train.add_argument("--data-dir", type=Path, default=None, help="tensorflow-datasets folder")
+    train.add_argument(
+        "--length",
+        type=positive_int,
+        default=None,
+        help="crop length (invert, default 24; crops of length/2..length) or window (lm, 128)",
+    )
+    train.add_argument("--num-train", type=positive_int, default=None, help="training examples")
+    train.add_argument("--epochs", type=positive_int, default=None, help="passes over the data")
+    train.add_argument("--batch-size", type=positive_int, default=64, help="default 64")
+    train.add_argument("--learning-rate", type=positive_float, default=None, help="default 2e-3")
+    train.add_argument("--warmup-steps", type=non_negative_int, default=100, help="default 100")
+    train.add_argument("--d-model", type=positive_int, default=64, help="default 64")
+    train.add_argument("--num-heads", type=positive_int, default=4, help="default 4")
+    train.add_argument("--num-layers", type=positive_int, default=2, help="default 2")
+    train.add_argument("--widening-factor", type=positive_int, default=4, help="default 4")
+    train.add_argument("--max-len", type=positive_int, default=None, help="longest sequence")
+    train.add_argument("--pre-ln", action="store_true", help="LayerNorm before each sublayer")
+    train.add_argument(
+        "--positional", choices=("sinusoidal", "learned"), default="sinusoidal", help="encodings"
+    )
+    train.set_defaults(func=cmd_train)
+
+    gen = sub.add_parser(
+        "generate",
+        help="continue a prompt with a trained LM (or invert it with an inversion model)",
+        description="Loads DIR/model.npz written by `khipu transformer train` and prints the "
+        "generated text (KV-cache decoding).",
+    )
+    gen.add_argument("--checkpoint", type=Path, required=True, help="run folder or model.npz")
+    gen.add_argument("--prompt", required=True, help="text to continue (or to invert)")
+    gen.add_argument("--max-new-tokens", type=positive_int, default=100, help="default 100")
+    gen.add_argument(
+        "--temperature", type=non_negative_float, default=0.0, help="0 = greedy (default)"
+    )
+    gen.add_argument("--top-k", type=positive_int, default=None, help="sample among the top k")
+    gen.add_argument("--seed", type=non_negative_int, default=0, help="sampling seed (0)")
+    gen.set_defaults(func=cmd_generate)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """``khipu transformer train``."""
+    from khipu.transformer import data as D
+    from khipu.transformer.runs import prepare_task, run_training
+
+    defaults = DEFAULTS[args.task]
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    text = D.load_text(args.text if args.text is not None else args.source, data_dir=args.data_dir)
+    data = prepare_task(
+        args.task,
+        text,
+        length=args.length,
+        num_train=args.num_train,
+        d_model=args.d_model,
+        num_heads=args.num_heads,
+        num_layers=args.num_layers,
+        widening_factor=args.widening_factor,
+        max_len=args.max_len,
+        pre_ln=args.pre_ln,
+        positional=args.positional,
+        seed=args.seed,
+    )
+    if args.batch_size > len(next(iter(data.train.values()))):
+        from khipu.core import KhipuError
+
+        raise KhipuError(
+            f"batch size {args.batch_size} is larger than the training set ({args.num_train})"
+        )
+    out = start_run(args, vocab_size=data.config.vocab_size)
+    metrics = run_training(
+        out,
+        data,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        warmup_steps=args.warmup_steps,
+        seed=args.seed,
+        resume=args.resume,
+        progress=not args.no_progress,
+    )
+    if args.task == "invert":
+        print(
+            f"exact match {metrics['exact_match']:.4f}, token accuracy "
+            f"{metrics['token_accuracy']:.4f} (autoregressive, {metrics['test_examples']} held-out "
+            f"crops), val loss {metrics['val_loss']:.4f}, {metrics['train_seconds']:.1f} s training"
+        )
+    else:
+        print(
+            f"val loss {metrics['val_loss']:.4f}, {metrics['bits_per_char']:.3f} bits per char, "
+            f"{metrics['train_seconds']:.1f} s training"
+        )
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """``khipu transformer generate``."""
+    from khipu.transformer.runs import generate_text, load_model
+
+    model = load_model(args.checkpoint)
+    text = generate_text(
+        model,
+        args.prompt,
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        seed=args.seed,
+    )
+    print(text if model.task == "invert" else args.prompt + text)
+    return 0
