@@ -1,0 +1,301 @@
+"""Denoisers ε_θ(x_t, t[, y]): a Haiku U-Net for images and an MLP for vectors.
+
+Both take a batch ``x_t`` ``[B, ...]``, integer time steps ``t`` ``[B]`` and, when
+conditional, integer labels ``y`` ``[B]`` where the value ``num_classes`` is the
+*null* label of classifier-free guidance; they return a prediction of the noise with
+the shape of ``x_t``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Literal
+
+import haiku as hk
+import jax
+import jax.numpy as jnp
+from khipu.core.errors import KhipuError
+
+Kind = Literal["unet", "mlp"]
+
+
+@dataclasses.dataclass(frozen=True)
+class DenoiserConfig:
+    """How to build a denoiser.
+
+    Attributes:
+      kind: ``"unet"`` (images ``[H, W, C]``) or ``"mlp"`` (any shape, flattened).
+      data_shape: shape of one example, e.g. ``(8, 8, 1)`` or ``(2,)``.
+      dim: U-Net base width (channels at full resolution) / MLP hidden width.
+      dim_mults: U-Net width multipliers, one per resolution (halved between them).
+      num_res_blocks: ResNet blocks per resolution on the way down (and up).
+      groups: GroupNorm groups (must divide every width).
+      attention: self-attention at the lowest resolution.
+      depth: MLP hidden layers.
+      num_classes: class-conditional with this many classes (``None``: unconditional).
+    """
+
+    kind: Kind = "unet"
+    data_shape: tuple[int, ...] = (8, 8, 1)
+    dim: int = 32
+    dim_mults: tuple[int, ...] = (1, 2)
+    num_res_blocks: int = 1
+    groups: int = 8
+    attention: bool = False
+    depth: int = 3
+    num_classes: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly settings (tuples as lists)."""
+        return {
+            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DenoiserConfig:
+        """Inverse of :meth:`to_dict`."""
+        try:
+            return cls(
+                kind=d["kind"],
+                data_shape=tuple(d["data_shape"]),
+                dim=int(d["dim"]),
+                dim_mults=tuple(d["dim_mults"]),
+                num_res_blocks=int(d["num_res_blocks"]),
+                groups=int(d["groups"]),
+                attention=bool(d["attention"]),
+                depth=int(d["depth"]),
+                num_classes=None if d["num_classes"] is None else int(d["num_classes"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise KhipuError(f"not a denoiser configuration: {exc}") from exc
+
+
+def check_config(config: DenoiserConfig) -> None:
+    """Raises :class:`KhipuError` when the configuration cannot build a working model."""
+    if config.kind not in ("unet", "mlp"):
+        raise KhipuError(f"unknown denoiser kind {config.kind!r}; available: mlp, unet")
+    if config.dim <= 0 or config.depth <= 0 or config.num_res_blocks <= 0:
+        raise KhipuError("dim, depth and num_res_blocks must be positive")
+    if config.num_classes is not None and config.num_classes < 2:
+        raise KhipuError(f"a conditional model needs >= 2 classes, got {config.num_classes}")
+    if config.kind == "mlp":
+        return
+    if len(config.data_shape) != 3:
+        raise KhipuError(f"the U-Net needs images [H, W, C], got example shape {config.data_shape}")
+    if not config.dim_mults or any(m <= 0 for m in config.dim_mults):
+        raise KhipuError(f"dim_mults must be positive, got {config.dim_mults}")
+    factor = 2 ** (len(config.dim_mults) - 1)
+    h, w, _ = config.data_shape
+    if h % factor or w % factor:
+        raise KhipuError(
+            f"image size {h}x{w} is not divisible by {factor}, needed by "
+            f"{len(config.dim_mults)} resolutions (dim_mults {config.dim_mults})"
+        )
+    for width in (config.dim * m for m in config.dim_mults):
+        if width % config.groups:
+            raise KhipuError(f"GroupNorm groups {config.groups} do not divide width {width}")
+
+
+def timestep_embedding(t: jax.Array, dim: int, *, max_period: float = 10000.0) -> jax.Array:
+    """Sinusoidal embedding ``[B, dim]`` of integer time steps ``t`` ``[B]``:
+    ``[sin(t ω_k), cos(t ω_k)]`` with ``ω_k = max_period^(−k / (dim/2 − 1))``."""
+    half = dim // 2
+    scale = math.log(max_period) / max(half - 1, 1)
+    freqs = jnp.exp(-scale * jnp.arange(half, dtype=jnp.float32))
+    args = t.astype(jnp.float32)[:, None] * freqs[None, :]
+    emb = jnp.concatenate([jnp.sin(args), jnp.cos(args)], axis=-1)
+    if dim % 2:
+        emb = jnp.pad(emb, ((0, 0), (0, 1)))
+    return emb
+
+
+def _conditioning(
+    t: jax.Array, label: jax.Array | None, dim: int, out: int, num_classes: int | None
+) -> jax.Array:
+    """Time embedding MLP (+ label embedding when conditional), ``[B, out]``."""
+    emb = timestep_embedding(t, dim)
+    emb = hk.Linear(out, name="time_mlp_1")(emb)
+    emb = hk.Linear(out, name="time_mlp_2")(jax.nn.silu(emb))
+    if num_classes is not None:
+        if label is None:  # no label given: the null label (unconditional prediction)
+            label = jnp.full(t.shape, num_classes, jnp.int32)
+        emb = emb + hk.Embed(num_classes + 1, out, name="label_embedding")(label)
+    return emb
+
+
+class ResnetBlock(hk.Module):
+    """GroupNorm → SiLU → Conv3×3, + time embedding, GroupNorm → SiLU → Conv3×3, + skip."""
+
+    def __init__(self, channels: int, groups: int, name: str | None = None) -> None:
+        super().__init__(name=name)
+        self.channels = channels
+        self.groups = groups
+
+    def __call__(self, x: jax.Array, emb: jax.Array) -> jax.Array:
+        """``x`` ``[B, H, W, C_in]``, ``emb`` ``[B, E]`` → ``[B, H, W, channels]``."""
+        h = jax.nn.silu(hk.GroupNorm(self.groups, name="norm_1")(x))
+        h = hk.Conv2D(self.channels, 3, name="conv_1")(h)
+        h = h + hk.Linear(self.channels, name="time")(jax.nn.silu(emb))[:, None, None, :]
+        h = jax.nn.silu(hk.GroupNorm(self.groups, name="norm_2")(h))
+        h = hk.Conv2D(self.channels, 3, name="conv_2", w_init=jnp.zeros)(h)
+        if x.shape[-1] != self.channels:
+            x = hk.Conv2D(self.channels, 1, name="skip")(x)
+        return x + h
+
+
+class SelfAttention(hk.Module):
+    """Multi-head self-attention over the spatial positions, with a residual connection."""
+
+    def __init__(self, groups: int, heads: int = 4, name: str | None = None) -> None:
+        super().__init__(name=name)
+        self.groups = groups
+        self.heads = heads
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        """``[B, H, W, C]`` → ``[B, H, W, C]``."""
+        b, h, w, c = x.shape
+        seq = hk.GroupNorm(self.groups)(x).reshape(b, h * w, c)
+        heads = self.heads if c % self.heads == 0 else 1
+        attn = hk.MultiHeadAttention(
+            num_heads=heads,
+            key_size=c // heads,
+            w_init=hk.initializers.VarianceScaling(1.0),
+        )(seq, seq, seq)
+        return x + attn.reshape(b, h, w, c)
+
+
+class UNet(hk.Module):
+    """A U-Net noise predictor (Ho et al. 2020, smaller).
+
+    Init conv → per resolution: ``num_res_blocks`` ResNet blocks (each output kept
+    as a skip) then a stride-2 conv; middle: ResNet, optional attention, ResNet;
+    per resolution on the way up: ResNet blocks on ``concat(h, skip)`` then
+    nearest-neighbour upsampling + conv; GroupNorm → SiLU → 1×1 conv out.
+    """
+
+    def __init__(self, config: DenoiserConfig, name: str | None = None) -> None:
+        super().__init__(name=name)
+        self.config = config
+
+    def __call__(self, x: jax.Array, t: jax.Array, label: jax.Array | None = None) -> jax.Array:
+        """``x`` ``[B, H, W, C]``, ``t`` ``[B]``, ``label`` ``[B]`` → ε̂ ``[B, H, W, C]``."""
+        cfg = self.config
+        emb = _conditioning(t, label, cfg.dim, 4 * cfg.dim, cfg.num_classes)
+        widths = [cfg.dim * m for m in cfg.dim_mults]
+        h = hk.Conv2D(cfg.dim, 3, name="init_conv")(x)
+        skips = []
+        for level, width in enumerate(widths):
+            for i in range(cfg.num_res_blocks):
+                h = ResnetBlock(width, cfg.groups, name=f"down_{level}_{i}")(h, emb)
+                skips.append(h)
+            if level < len(widths) - 1:
+                h = hk.Conv2D(width, 3, stride=2, name=f"downsample_{level}")(h)
+        h = ResnetBlock(widths[-1], cfg.groups, name="mid_1")(h, emb)
+        if cfg.attention:
+            h = SelfAttention(cfg.groups, name="mid_attention")(h)
+        h = ResnetBlock(widths[-1], cfg.groups, name="mid_2")(h, emb)
+        for level in reversed(range(len(widths))):
+            for i in range(cfg.num_res_blocks):
+                h = jnp.concatenate([h, skips.pop()], axis=-1)
+                h = ResnetBlock(widths[level], cfg.groups, name=f"up_{level}_{i}")(h, emb)
+            if level > 0:
+                b, hh, ww, c = h.shape
+                h = jax.image.resize(h, (b, 2 * hh, 2 * ww, c), method="nearest")
+                h = hk.Conv2D(widths[level - 1], 3, name=f"upsample_{level}")(h)
+        h = jax.nn.silu(hk.GroupNorm(cfg.groups, name="out_norm")(h))
+        return hk.Conv2D(x.shape[-1], 1, name="out_conv", w_init=jnp.zeros)(h)
+
+
+class MLPDenoiser(hk.Module):
+    """An MLP noise predictor for vectors (e.g. 2-D points): residual SiLU blocks, each
+    receiving the time (and label) embedding."""
+
+    def __init__(self, config: DenoiserConfig, name: str | None = None) -> None:
+        super().__init__(name=name)
+        self.config = config
+
+    def __call__(self, x: jax.Array, t: jax.Array, label: jax.Array | None = None) -> jax.Array:
+        """``x`` ``[B, ...]``, ``t`` ``[B]``, ``label`` ``[B]`` → ε̂ with the shape of ``x``."""
+        cfg = self.config
+        flat = x.reshape(x.shape[0], -1)
+        emb = _conditioning(t, label, max(cfg.dim // 2, 16), cfg.dim, cfg.num_classes)
+        h = hk.Linear(cfg.dim, name="input")(flat)
+        for i in range(cfg.depth):
+            z = jax.nn.silu(h + hk.Linear(cfg.dim, name=f"emb_{i}")(jax.nn.silu(emb)))
+            h = h + hk.Linear(cfg.dim, name=f"hidden_{i}")(z)
+        out = hk.Linear(flat.shape[-1], name="output")(jax.nn.silu(h))
+        return out.reshape(x.shape)
+
+
+@dataclasses.dataclass(frozen=True)
+class Denoiser:
+    """A built denoiser: its configuration and the pure Haiku functions.
+
+    ``init(key, x, t, label)`` returns parameters; ``apply(params, x, t, label)``
+    returns ε̂ (``label`` ``None`` for unconditional models).
+    """
+
+    config: DenoiserConfig
+    transformed: hk.Transformed
+
+    def init(self, key: jax.Array) -> hk.Params:
+        """Parameters for a batch of one example."""
+        x = jnp.zeros((1, *self.config.data_shape), jnp.float32)
+        t = jnp.zeros((1,), jnp.int32)
+        label = None if self.config.num_classes is None else jnp.zeros((1,), jnp.int32)
+        params: hk.Params = jax.jit(self.transformed.init)(key, x, t, label)
+        return params
+
+    def apply(
+        self, params: hk.Params, x: jax.Array, t: jax.Array, label: jax.Array | None = None
+    ) -> jax.Array:
+        """ε̂ ``[B, ...]`` for ``x`` ``[B, ...]``, ``t`` ``[B]``, ``label`` ``[B]`` or ``None``."""
+        out: jax.Array = self.transformed.apply(params, x, t, label)
+        return out
+
+
+def build_denoiser(config: DenoiserConfig) -> Denoiser:
+    """Builds the denoiser described by ``config``.
+
+    Raises:
+      KhipuError: the configuration cannot work (see :func:`check_config`).
+    """
+    check_config(config)
+    module = UNet if config.kind == "unet" else MLPDenoiser
+
+    def forward(x: jax.Array, t: jax.Array, label: jax.Array | None = None) -> jax.Array:
+        return module(config, name=config.kind)(x, t, label)
+
+    return Denoiser(config, hk.without_apply_rng(hk.transform(forward)))
+
+
+def check_data_shape(config: DenoiserConfig, shape: tuple[int, ...]) -> None:
+    """Raises :class:`KhipuError` unless examples of ``shape`` fit the model."""
+    if tuple(shape) != tuple(config.data_shape):
+        raise KhipuError(
+            f"wrong example shape {tuple(shape)}: this model was built for {config.data_shape}"
+        )
+
+
+# Sizes per input resolution: 8x8 (digits), 28x28 (MNIST), 32x32 (CIFAR-10).
+PRESETS: dict[tuple[int, int], dict[str, Any]] = {
+    (8, 8): {"dim": 32, "dim_mults": (1, 2), "num_res_blocks": 1, "attention": False},
+    (28, 28): {"dim": 32, "dim_mults": (1, 2, 2), "num_res_blocks": 1, "attention": True},
+    (32, 32): {"dim": 64, "dim_mults": (1, 2, 2, 2), "num_res_blocks": 2, "attention": True},
+}
+
+
+def default_config(
+    data_shape: tuple[int, ...], *, num_classes: int | None = None, kind: Kind | None = None
+) -> DenoiserConfig:
+    """The default denoiser for examples of ``data_shape``: a U-Net sized by the image
+    resolution, or an MLP for vectors."""
+    if kind == "mlp" or len(data_shape) != 3:
+        return DenoiserConfig(
+            kind="mlp", data_shape=tuple(data_shape), dim=128, depth=3, num_classes=num_classes
+        )
+    preset = PRESETS.get((data_shape[0], data_shape[1]), PRESETS[(32, 32)])
+    return DenoiserConfig(
+        kind="unet", data_shape=tuple(data_shape), num_classes=num_classes, **preset
+    )
