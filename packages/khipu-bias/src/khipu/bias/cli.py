@@ -192,9 +192,15 @@ def _cmd_project(args: argparse.Namespace) -> int:
         plot_projection_plane,
     )
 
-    emb = _embeddings(args)
     side1, side2 = _words(args.side1, args, "--side1"), _words(args.side2, args, "--side2")
     words = _words(args.words, args, "--words")
+    y_sides = None
+    if args.y_side1 or args.y_side2:
+        y_sides = (
+            _words(args.y_side1, args, "--y-side1"),
+            _words(args.y_side2, args, "--y-side2"),
+        )
+    emb = _embeddings(args)
     direction = bias_direction(emb, side1, side2, method=args.method, max_missing=args.max_missing)
     proj = project(emb, words, direction)
     metrics: dict[str, Any] = {
@@ -205,21 +211,16 @@ def _cmd_project(args: argparse.Namespace) -> int:
         "missing_words": ", ".join(proj.missing + direction.missing),
         "explained_variance": direction.explained_variance,
     }
+    if y_sides is not None:  # checked before the run folder is made
+        y_dir = bias_direction(emb, *y_sides, method=args.method, max_missing=args.max_missing)
+        proj_y = project(emb, words, y_dir)
+        metrics["direct_bias_y"] = direct_bias(emb, words, y_dir, max_missing=None)
     out = start_run(args, embeddings_name=emb.name)
     plot_projection_bars(proj, n=args.top, path=out / "projection.png")
     if direction.method == "pca":
         plot_explained_variance(direction, path=out / "explained_variance.png")
-    if args.y_side1 or args.y_side2:
-        y_dir = bias_direction(
-            emb,
-            _words(args.y_side1, args, "--y-side1"),
-            _words(args.y_side2, args, "--y-side2"),
-            method=args.method,
-            max_missing=args.max_missing,
-        )
-        proj_y = project(emb, words, y_dir)
+    if y_sides is not None:
         plot_projection_plane(proj, proj_y, path=out / "projection_plane.png")
-        metrics["direct_bias_y"] = direct_bias(emb, words, y_dir, max_missing=None)
     for w, s in proj.ranked()[: args.top]:
         print(f"  {s:+.3f}  {w}")
     _metrics(out, metrics)

@@ -235,9 +235,9 @@ class WordEmbeddings:
         if bad:
             limit = "" if max_missing is None else f" (limit {max_missing:.0%} per set)"
             raise MissingWordsError(
-                f"not in the vocabulary of {self.name}{limit}: {'; '.join(bad)}. Use embeddings "
-                "that cover these words (--embeddings FILE), other word sets, or raise the "
-                "limit (max_missing / --max-missing)",
+                f"not in the vocabulary of {self.name}{limit} (use embeddings that cover them "
+                "with --embeddings FILE, other word sets, or raise --max-missing): "
+                f"{'; '.join(bad)}",
                 missing,
             )
         return result

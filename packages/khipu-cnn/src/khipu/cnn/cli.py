@@ -19,6 +19,32 @@ from khipu.core.cli import (
     start_run,
 )
 
+MAX_SAMPLES = 10_000_000  # regression points: 80 MB of float32 x and y
+MAX_STEPS = 100_000_000
+MAX_IMAGE_VALUES = 2**24  # H * W * C of one image (64 MB of float32)
+MAX_IMAGE_SIDE = 2**14
+MAX_CHANNELS = 1_024
+MAX_CLASSES = 100_000
+MAX_REPEATS = 1_000
+
+
+def _bounded_int(low: int, high: int) -> Any:
+    """argparse type: an integer in ``[low, high]`` (the limit bounds memory and time)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text) if len(text) <= 40 else None
+        except ValueError:
+            value = None
+        if value is None:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text[:40]!r}")
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be in [{low}, {high}], got {value}")
+        return value
+
+    parse.__name__ = f"integer in [{low}, {high}]"
+    return parse
+
 
 def register(parser: argparse.ArgumentParser) -> None:
     """Adds the ``basics``, ``regression``, ``train`` and ``summary`` subcommands."""
@@ -32,7 +58,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     add_run_arguments(basics, resume=False)
     basics.add_argument("--quick", action="store_true", help="smaller arrays (seconds, not tens)")
-    basics.add_argument("--repeats", type=positive_int, default=5, help="timing repeats (best of)")
+    basics.add_argument(
+        "--repeats",
+        type=_bounded_int(1, MAX_REPEATS),
+        default=5,
+        help="timing repeats (best of)",
+    )
     basics.set_defaults(func=cmd_basics)
 
     reg = sub.add_parser(
@@ -45,8 +76,15 @@ def register(parser: argparse.ArgumentParser) -> None:
     reg.add_argument("--optimizer", default="sgd", help="optax optimizer name (default sgd)")
     reg.add_argument("--learning-rate", type=positive_float, default=0.1, help="default 0.1")
     reg.add_argument("--tolerance", type=positive_float, default=1e-4, help="gradient-norm stop")
-    reg.add_argument("--max-steps", type=positive_int, default=1000, help="default 1000")
-    reg.add_argument("--num-samples", type=positive_int, default=100, help="default 100")
+    reg.add_argument(
+        "--max-steps", type=_bounded_int(1, MAX_STEPS), default=1000, help="default 1000"
+    )
+    reg.add_argument(
+        "--num-samples",
+        type=_bounded_int(2, MAX_SAMPLES),
+        default=100,
+        help=f"default 100, at most {MAX_SAMPLES}",
+    )
     reg.add_argument("--noise", type=float, default=0.05, help="noise std (default 0.05)")
     reg.set_defaults(func=cmd_regression)
 
@@ -65,7 +103,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     train.add_argument("--model", default="lenet", help="lenet (default), alexnet, fcn")
     train.add_argument("--epochs", type=positive_int, default=60, help="maximum epochs (60)")
-    train.add_argument("--batch-size", type=positive_int, default=32, help="default 32")
+    train.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=None,
+        help="default 32 (or the training set's size when it is smaller)",
+    )
     train.add_argument("--optimizer", default="adam", help="optax optimizer name (adam)")
     train.add_argument("--learning-rate", type=positive_float, default=1e-3, help="default 1e-3")
     train.add_argument(
@@ -101,13 +144,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     summary.add_argument("--model", default="lenet", help="lenet, alexnet, fcn")
     summary.add_argument(
         "--image-shape",
-        type=positive_int,
+        type=_bounded_int(1, MAX_IMAGE_SIDE),
         nargs=3,
         default=[8, 8, 1],
         metavar=("H", "W", "C"),
         help="default 8 8 1",
     )
-    summary.add_argument("--num-classes", type=positive_int, default=10)
+    summary.add_argument("--num-classes", type=_bounded_int(1, MAX_CLASSES), default=10)
     summary.add_argument("--batch-norm", action="store_true")
     summary.add_argument("--residual", action="store_true")
     summary.set_defaults(func=cmd_summary)
@@ -156,8 +199,8 @@ def cmd_regression(args: argparse.Namespace) -> int:
     from khipu.cnn import regression as rg
     from khipu.cnn.optim import available_optimizers
 
-    if args.noise < 0:
-        raise kc.KhipuError(f"--noise must be non-negative, got {args.noise}")
+    if not 0 <= args.noise < float("inf"):
+        raise kc.KhipuError(f"--noise must be a finite non-negative number, got {args.noise}")
     if args.optimizer not in available_optimizers():
         raise kc.UnknownNameError("optimizer", args.optimizer, available_optimizers())
     out = start_run(args)
@@ -204,12 +247,13 @@ def cmd_regression(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     """``khipu cnn train``."""
     import khipu.core as kc
-    from khipu.cnn.data import IMAGE_DATASETS
+    from khipu.cnn.data import IMAGE_DATASETS, load_image_dataset
     from khipu.cnn.models import available_models
     from khipu.cnn.optim import available_optimizers
-    from khipu.cnn.runs import run_training
+    from khipu.cnn.runs import check_resumable, run_training
 
-    # Check names before the run folder is created, so a typo leaves nothing behind.
+    # Check names, the dataset, the batch size and a resumed run before the run folder is
+    # touched, so a failing command leaves --out exactly as it was.
     for kind, name, known in (
         ("dataset", args.dataset, IMAGE_DATASETS),
         ("model", args.model, tuple(available_models())),
@@ -217,13 +261,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     ):
         if name not in known:
             raise kc.UnknownNameError(kind, name, known)
-    out = start_run(args)
+    splits = load_image_dataset(
+        args.dataset, seed=args.data_seed, data_dir=args.data_dir, limit=args.limit
+    )
+    n_train = len(splits.train["label"])
+    if args.batch_size is not None and args.batch_size > n_train:
+        raise kc.KhipuError(
+            f"--batch-size {args.batch_size} is larger than the training set ({n_train} "
+            "examples); pass a smaller --batch-size or a larger --limit"
+        )
+    batch_size = args.batch_size if args.batch_size is not None else min(32, n_train)
+    if args.resume:
+        check_resumable(Path(args.out))
+    out = start_run(args, resume_may_differ=("epochs", "no_progress", "patience"))
     metrics = run_training(
         out,
         dataset=args.dataset,
         model=args.model,
         epochs=args.epochs,
-        batch_size=args.batch_size,
+        batch_size=batch_size,
         optimizer=args.optimizer,
         learning_rate=args.learning_rate,
         patience=None if args.no_early_stopping else args.patience,
@@ -236,6 +292,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         resume=args.resume,
         progress=not args.no_progress,
+        splits=splits,
     )
     print(
         f"test accuracy {metrics['test_accuracy']:.4f}, val accuracy "
@@ -248,8 +305,18 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     """``khipu cnn summary``."""
+    import math
+
+    import khipu.core as kc
     from khipu.cnn.models import build_model, model_summary
 
+    height, width, channels = args.image_shape
+    if channels > MAX_CHANNELS or math.prod(args.image_shape) > MAX_IMAGE_VALUES:
+        raise kc.KhipuError(
+            f"--image-shape {height} {width} {channels} is {math.prod(args.image_shape)} values "
+            f"per image; at most {MAX_IMAGE_VALUES} (e.g. 4096 4096 1) and {MAX_CHANNELS} "
+            "channels"
+        )
     model = build_model(
         args.model,
         num_classes=args.num_classes,

@@ -40,6 +40,7 @@ def run_training(
     seed: int = 0,
     resume: bool = False,
     progress: bool = True,
+    splits: kc.Splits | None = None,
 ) -> dict[str, Any]:
     """Trains, evaluates and writes everything of one run into ``out``.
 
@@ -50,11 +51,15 @@ def run_training(
     ``filters.png``, the best parameters in ``best.npz`` and the resumable
     state in ``checkpoints/last.npz``.
 
+    ``splits``: the dataset already loaded (by a command that checked it before making
+    the run folder); by default it is loaded here.
+
     Returns:
       The metrics written to ``metrics.json``.
     """
     out = Path(out)
-    splits = load_image_dataset(dataset, seed=data_seed, data_dir=data_dir, limit=limit)
+    if splits is None:
+        splits = load_image_dataset(dataset, seed=data_seed, data_dir=data_dir, limit=limit)
     spec = ModelSpec(
         model,
         num_classes=splits.num_classes,
@@ -125,6 +130,49 @@ def run_training(
     }
     kc.write_metrics(out, metrics)
     return metrics
+
+
+RESUME_KEYS: dict[str, type | tuple[type, ...]] = {
+    "rows": list,
+    "epoch": int,
+    "best_epoch": int,
+    "best_value": (int, float),
+    "bad_epochs": int,
+    "stopped_early": bool,
+}
+
+
+def check_resumable(out: str | Path) -> Path:
+    """Checks that ``out`` holds a run that ``--resume`` can continue, reading only metadata.
+
+    Returns:
+      The checkpoint ``out/checkpoints/last.npz``.
+
+    Raises:
+      CheckpointError: no checkpoint, or one without its training history (epoch, rows of
+        metrics, early-stopping state).
+    """
+    path = Path(out) / "checkpoints" / "last.npz"
+    if not path.is_file():
+        raise kc.CheckpointError(
+            f"--resume: {out} holds no resumable run ({path} is missing); "
+            "start a new run without --resume"
+        )
+    meta = kc.read_metadata(path)
+    for key, kind in RESUME_KEYS.items():
+        value = meta.get(key) if isinstance(meta, dict) else None
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise kc.CheckpointError(
+                f"--resume: {path} lacks its training history ({key!r} missing or malformed); "
+                "start a new run (--overwrite)"
+            )
+    if not all(isinstance(row, dict) for row in meta["rows"]) or len(meta["rows"]) != int(
+        meta["epoch"]
+    ):
+        raise kc.CheckpointError(
+            f"--resume: {path} lacks its training history (rows do not match the epochs)"
+        )
+    return path
 
 
 def save_classifier(

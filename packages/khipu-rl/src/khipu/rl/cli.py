@@ -11,10 +11,30 @@ import json
 from pathlib import Path
 from typing import Any
 
-from khipu.core.cli import add_run_arguments, non_negative_int, positive_int, start_run
+from khipu.core.cli import add_run_arguments, start_run
 
 ALGO_NAMES = ("rps", "reinforce", "dqn", "ppo")
 EVAL_SEED_OFFSET = 1_000_000_000
+MAX_EPISODES = 100_000  # evaluation episodes (one array slot each, and minutes of play)
+MAX_STEPS = 1_000_000_000
+
+
+def _bounded_int(low: int, high: int) -> Any:
+    """argparse type: an integer in ``[low, high]`` (the limit bounds the work)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text) if len(text) <= 40 else None
+        except ValueError:
+            value = None
+        if value is None:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text[:40]!r}")
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be in [{low}, {high}], got {value}")
+        return value
+
+    parse.__name__ = f"integer in [{low}, {high}]"
+    return parse
 
 
 def _parse_settings(pairs: list[str]) -> dict[str, str]:
@@ -60,7 +80,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from khipu.core import write_json, write_metrics
     from khipu.rl.envs import evaluate_policy, record_episode_gif
     from khipu.rl.plots import plot_returns
-    from khipu.rl.policies import POLICY_FILE, greedy_act, save_policy
+    from khipu.rl.policies import POLICY_FILE, check_finite, greedy_act, save_policy
     from khipu.rl.train import train
 
     result = train(
@@ -71,6 +91,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         config=config,
         progress=not args.no_progress,
     )
+    check_finite(result.params, f"{args.algo} training diverged")
     save_policy(
         out / POLICY_FILE,
         result.spec,
@@ -111,11 +132,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from khipu.core import KhipuError, prepare_run_dir, write_config, write_metrics
+    from khipu.core import KhipuError, write_metrics
     from khipu.rl.envs import evaluate_policy, make_env, record_episode_gif, return_stats
     from khipu.rl.policies import greedy_act, load_policy, resolve_checkpoint
 
-    spec, params, meta = load_policy(args.checkpoint)
+    checkpoint = resolve_checkpoint(args.checkpoint)
+    if args.out is not None and checkpoint.resolve().is_relative_to(Path(args.out).resolve()):
+        raise KhipuError(
+            f"--out {args.out} holds the checkpoint being evaluated; choose another folder"
+        )
+    if args.gif and args.out is None:
+        raise KhipuError("--gif needs --out (the folder to write episode.gif into)")
+    spec, params, meta = load_policy(checkpoint)
     env_id = args.env or meta.get("env_id")
     if not isinstance(env_id, str):
         raise KhipuError("the checkpoint does not name its environment; pass --env")
@@ -134,11 +162,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     metrics: dict[str, Any] = {**return_stats(returns), "episodes": args.episodes}
     print(json.dumps(metrics, indent=2))
     if args.out is not None:
-        out = prepare_run_dir(args.out, overwrite=args.overwrite)
-        config = {k: v for k, v in vars(args).items() if k != "func"}
-        write_config(
-            out, {**config, "checkpoint": str(resolve_checkpoint(args.checkpoint)), "env": env_id}
-        )
+        out = start_run(args, checkpoint=str(checkpoint), env=env_id)
         if args.gif:
             record_episode_gif(env_id, act, out / "episode.gif", seed=args.seed)
         write_metrics(out, metrics)
@@ -161,8 +185,14 @@ def register(parser: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--jax-env", action="store_true", help="train inside one jit on the JAX CartPole (dqn, ppo)"
     )
-    train.add_argument("--steps", type=positive_int, help="training env steps (dqn, ppo)")
-    train.add_argument("--episodes", type=positive_int, help="training episodes (rps, reinforce)")
+    train.add_argument(
+        "--steps", type=_bounded_int(1, MAX_STEPS), help="training env steps (dqn, ppo)"
+    )
+    train.add_argument(
+        "--episodes",
+        type=_bounded_int(1, MAX_STEPS),
+        help="training episodes (rps, reinforce)",
+    )
     train.add_argument(
         "--set",
         action="append",
@@ -172,7 +202,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     train.add_argument(
         "--eval-episodes",
-        type=positive_int,
+        type=_bounded_int(1, MAX_EPISODES),
         default=100,
         help="final evaluation episodes on gymnasium's env (default 100)",
     )
@@ -192,11 +222,14 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="a run folder holding policy.npz, or the .npz file",
     )
     evaluate.add_argument(
-        "--episodes", type=positive_int, default=100, help="episodes (default 100)"
+        "--episodes",
+        type=_bounded_int(1, MAX_EPISODES),
+        default=100,
+        help=f"episodes (default 100, at most {MAX_EPISODES})",
     )
     evaluate.add_argument(
         "--seed",
-        type=non_negative_int,
+        type=_bounded_int(0, 2**32 - 1 - MAX_EPISODES),
         default=0,
         help="episode i resets with seed + i (default 0)",
     )

@@ -62,6 +62,11 @@ def _gym() -> Any:
     return gymnasium
 
 
+def _one_line(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def make_env(env_id: str = DEFAULT_ENV, *, render_mode: str | None = None) -> Any:
     """``gymnasium.make(env_id)``, refusing what the agents cannot handle.
 
@@ -81,7 +86,17 @@ def make_env(env_id: str = DEFAULT_ENV, *, render_mode: str | None = None) -> An
     except gym_error.DependencyNotInstalled as exc:
         raise MissingDependencyError(f"{env_id} needs an extra package: {exc}") from exc
     except gym_error.DeprecatedEnv as exc:
-        raise KhipuError(str(exc)) from exc
+        raise KhipuError(_one_line(str(exc))) from exc
+    except ImportError as exc:  # another backend: shimmy, flax (functional envs), mujoco-py
+        raise MissingDependencyError(
+            f"{env_id} needs a package or gymnasium version that is not installed "
+            f"({_one_line(str(exc))}); the agents here use gymnasium's classic-control and "
+            "box2d environments (e.g. CartPole-v1, Acrobot-v1, LunarLander-v3)"
+        ) from exc
+    except Exception as exc:  # a third-party env constructor: any failure is one line
+        raise KhipuError(
+            f"could not make {env_id}: {type(exc).__name__}: {_one_line(str(exc))}"
+        ) from exc
     from gymnasium import spaces
 
     if not isinstance(env.action_space, spaces.Discrete):

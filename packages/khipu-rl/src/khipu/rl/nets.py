@@ -17,6 +17,7 @@ from khipu.core import KhipuError
 Params = Any
 PolicyKind = Literal["linear", "logits", "q", "actor_critic"]
 POLICY_KINDS: tuple[str, ...] = ("linear", "logits", "q", "actor_critic")
+MAX_SPEC_SIZE = 8_192  # observation, action and layer sizes a checkpoint may claim
 
 
 class PolicySpec(NamedTuple):
@@ -54,10 +55,21 @@ class PolicySpec(NamedTuple):
                 int(data["num_actions"]),
                 tuple(int(h) for h in data["hidden"]),
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise KhipuError(f"invalid policy description in checkpoint: {data!r}") from exc
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            shown = repr(data) if len(repr(data)) <= 120 else repr(data)[:117] + "..."
+            raise KhipuError(f"invalid policy description in checkpoint: {shown}") from exc
         if spec.kind not in POLICY_KINDS:
-            raise KhipuError(f"unknown policy kind {spec.kind!r} in checkpoint")
+            raise KhipuError(f"unknown policy kind {spec.kind[:40]!r} in checkpoint")
+        for name, value in (("obs_dim", spec.obs_dim), ("num_actions", spec.num_actions)):
+            if not 1 <= value <= MAX_SPEC_SIZE:
+                raise KhipuError(
+                    f"policy checkpoint: {name} must be in [1, {MAX_SPEC_SIZE}], got {value}"
+                )
+        if len(spec.hidden) > 16 or not all(1 <= h <= MAX_SPEC_SIZE for h in spec.hidden):
+            raise KhipuError(
+                f"policy checkpoint: hidden must be at most 16 layer widths in "
+                f"[1, {MAX_SPEC_SIZE}], got {len(spec.hidden)} layers"
+            )
         return spec
 
 

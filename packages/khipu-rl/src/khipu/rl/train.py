@@ -26,6 +26,23 @@ ALGOS: dict[str, type[Any]] = {
     "ppo": PPOConfig,
 }
 JAX_ENV_ALGOS = ("dqn", "ppo")
+MAX_COUNT = 1_000_000_000  # steps, episodes, periods: beyond this a run never ends
+# settings that size arrays: their own, smaller, limits (memory)
+SIZE_LIMITS: dict[str, int] = {
+    "buffer_size": 10_000_000,
+    "batch_size": 1_000_000,
+    "num_envs": 4_096,
+    "num_steps": 1_000_000,
+    "episodes_per_candidate": 1_000_000,
+    "episodes_per_update": 100_000,
+    "eval_episodes": 100_000,
+    "gradient_steps": 1_000_000,
+}
+MAX_HIDDEN = 8_192
+MAX_LAYERS = 16
+POSITIVE_FLOATS = ("learning_rate", "max_grad_norm", "clip_eps")
+NON_NEGATIVE_FLOATS = ("vf_coef", "ent_coef")
+UNIT_FLOATS = ("eps_start", "eps_end")
 JAX_ENV_ID = "CartPole-v1"
 
 
@@ -81,6 +98,7 @@ def check_config(algo: str, config: Any) -> None:
         raise UnknownNameError("algorithm", algo, list(ALGOS))
     if not isinstance(config, ALGOS[algo]):
         raise KhipuError(f"{algo} needs a {ALGOS[algo].__name__}, got {type(config).__name__}")
+    check_ranges(config)
     checks: dict[str, Callable[[Any], None]] = {
         "rps": rps.check_config,
         "reinforce": reinforce.check_config,
@@ -90,7 +108,44 @@ def check_config(algo: str, config: Any) -> None:
     checks[algo](config)
 
 
+def check_ranges(config: Any) -> None:
+    """Checks every numeric setting of a config: floats finite (and positive, non-negative
+    or in [0, 1] where that is their meaning), counts in [0, 1e9], array sizes and layer
+    widths within memory limits.
+
+    Raises:
+      KhipuError: naming the first setting out of range.
+    """
+    import math
+
+    for name, value in config._asdict().items():
+        if isinstance(value, (bool, str)):
+            continue
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise KhipuError(f"setting {name} must be a finite number, got {value}")
+            if name in POSITIVE_FLOATS and not value > 0:
+                raise KhipuError(f"setting {name} must be positive, got {value}")
+            if name in NON_NEGATIVE_FLOATS and value < 0:
+                raise KhipuError(f"setting {name} must be >= 0, got {value}")
+            if name in UNIT_FLOATS and not 0.0 <= value <= 1.0:
+                raise KhipuError(f"setting {name} must be in [0, 1], got {value}")
+        elif isinstance(value, int):
+            high = SIZE_LIMITS.get(name, MAX_COUNT)
+            if not 0 <= value <= high:
+                raise KhipuError(f"setting {name} must be in [0, {high}], got {value}")
+        elif isinstance(value, tuple) and (
+            len(value) > MAX_LAYERS
+            or not all(isinstance(h, int) and 1 <= h <= MAX_HIDDEN for h in value)
+        ):
+            raise KhipuError(
+                f"setting {name} must be at most {MAX_LAYERS} layer widths in "
+                f"[1, {MAX_HIDDEN}], got {','.join(str(h) for h in value) or 'none'}"
+            )
+
+
 def _coerce(name: str, value: Any, default: Any) -> Any:
+    given = value
     try:
         if isinstance(default, bool):
             if isinstance(value, str):
@@ -99,18 +154,28 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
                 return value.lower() in ("true", "1", "yes")
             return bool(value)
         if isinstance(default, int):
+            if isinstance(value, str):
+                if len(value) > 40:
+                    raise ValueError(value)
+                try:
+                    return int(value)
+                except ValueError:
+                    value = float(value)  # "1e5"
             if isinstance(value, float) and not value.is_integer():
                 raise ValueError(value)
-            return int(float(value)) if isinstance(value, str) else int(value)
+            return int(value)
         if isinstance(default, float):
             return float(value)
         if isinstance(default, tuple):
             if isinstance(value, str):
+                if len(value) > 200:
+                    raise ValueError(value)
                 return tuple(int(v) for v in value.replace("x", ",").split(",") if v)
             return tuple(int(v) for v in value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
+        shown = repr(given) if len(repr(given)) <= 40 else repr(given)[:37] + "..."
         raise KhipuError(
-            f"setting {name}: cannot use {value!r} (expected {type(default).__name__})"
+            f"setting {name}: cannot use {shown} (expected {type(default).__name__})"
         ) from None
     return str(value)
 
