@@ -318,7 +318,7 @@ def _save_target(args: argparse.Namespace) -> Path | None:
         if target.resolve() == run or target.name in ("config.json", "metrics.json"):
             raise kc.KhipuError(f"--save {save}: choose another file name")
         return None
-    save = target
+    save = target.resolve()
     if save.is_dir():
         raise kc.KhipuError(f"--save {save} is a folder; name a file")
     if not save.parent.is_dir():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -82,7 +83,11 @@ def make_env(env_id: str = DEFAULT_ENV, *, render_mode: str | None = None) -> An
         available = [k for k in gym.registry if not k.startswith(("ALE/", "phys2d", "tabular"))]
         raise UnknownNameError("gymnasium environment", env_id, available)
     try:
-        env = gym.make(env_id, render_mode=render_mode)
+        with warnings.catch_warnings(record=True) as caught:  # shown only if make succeeds
+            warnings.simplefilter("always")
+            env = gym.make(env_id, render_mode=render_mode)
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     except gym_error.DependencyNotInstalled as exc:
         raise MissingDependencyError(f"{env_id} needs an extra package: {exc}") from exc
     except gym_error.DeprecatedEnv as exc:
