@@ -1,6 +1,6 @@
 """Type stub of khipu.rl: the public API, imported lazily (see __init__.py)."""
 
-from . import cartpole as cartpole
+from . import cartpole as cartpole, exercises as exercises
 from .__about__ import (
     __version__ as __version__,
 )
@@ -8,6 +8,7 @@ from .dqn import (
     DQNAgent as DQNAgent,
     DQNConfig as DQNConfig,
     JaxRun as JaxRun,
+    TransitionMemory as TransitionMemory,
     dqn_targets as dqn_targets,
     epsilon_greedy as epsilon_greedy,
     epsilon_schedule as epsilon_schedule,
@@ -27,8 +28,12 @@ from .envs import (
 )
 from .loop import (
     Agent as Agent,
+    AverageReturnMemory as AverageReturnMemory,
+    FunctionAgent as FunctionAgent,
     History as History,
     LoopResult as LoopResult,
+    Memory as Memory,
+    RewardsToGoMemory as RewardsToGoMemory,
     run_training_loop as run_training_loop,
 )
 from .nets import (
@@ -40,7 +45,12 @@ from .nets import (
     q_network as q_network,
 )
 from .plots import (
+    EpisodeRecording as EpisodeRecording,
+    plot_epsilon as plot_epsilon,
+    plot_frames as plot_frames,
     plot_returns as plot_returns,
+    plot_rewards_to_go as plot_rewards_to_go,
+    record_agent as record_agent,
 )
 from .policies import (
     greedy_act as greedy_act,
