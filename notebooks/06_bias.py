@@ -457,7 +457,7 @@ quality = kb.evaluate_analogies(emb, questions)
 print(f"gensim's analogy benchmark: {quality.accuracy:.1%} of {quality.n_questions} questions")
 
 # %% [markdown]
-# **Question.** What should you conclude from a "sexist analogy" found in a model that
+# **Group question 4.** What should you conclude from a "sexist analogy" found in a model that
 # fails most analogy questions?
 #
 # ## 5. Hard debiasing, and its limits
@@ -592,7 +592,7 @@ print(
 )
 
 # %% [markdown]
-# **Question.** SEAT's p-values are often much smaller than WEAT's on the same words. Are
+# **Group question 7.** SEAT's p-values are often much smaller than WEAT's on the same words. Are
 # there really more independent observations? (Each word now appears in 7 sentences.)
 #
 # ## 8. Spanish: a corpus whose bias we choose
@@ -606,8 +606,9 @@ print(
 # arts, a "female" profession or adjective with the same probability. Pleasant and
 # unpleasant words, wealth, age and origin are independent of gender.
 #
-# **This is not how people write Spanish.** Every association in this model is one we
-# wrote into the corpus -- which is exactly what makes it useful: we know the true answer.
+# **This is not how people write Spanish.** The stereotype in this model is one we wrote
+# into the corpus on purpose -- which is what makes it useful: we know what the measures
+# should find, and can check whether they do.
 # (With real Spanish vectors, e.g. fastText's `cc.es.300.vec`, set `KHIPU_VECTORS_ES`.)
 
 # %%
@@ -628,9 +629,16 @@ kb.plot_weat(result_es)
 
 # %% [markdown]
 # **Does the WEAT find what we put in?** Train the model again on corpora with different
-# stereotype rates (0.5 = no association) and different seeds. The spread of the dots at
-# 0.5 is the **noise floor**: effect sizes a corpus this small produces with no bias at
-# all.
+# stereotype rates and seeds (each seed draws a new corpus and a new initialisation). At
+# 0.5 nothing links gender to topics in the *choice* of sentences: the spread of the dots
+# there is what a corpus this small gives when we wrote no association -- the floor below
+# which an effect size means nothing.
+#
+# **Group question 8.** Look at the dots at 0.5. Are they centred on 0? If not, what else
+# in the corpus could pull the gender words towards career or science words when no
+# sentence pairs them more often? (Print some sentences: articles *la mujer, la oficina,
+# el hogar*, the professions' grammatical gender, plurals...) What does this say about the
+# "zero" of a bias measure on a real model?
 
 # %%
 rates = [0.5, 0.8] if QUICK else [0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
@@ -662,7 +670,7 @@ words_es = es_sets["profesiones"] + ["enfermero", "médica", "ingeniera", "secre
 kb.plot_projection_bars(kb.project(emb_es, words_es, pca_es), n=13)
 
 # %% [markdown]
-# **Group question 8.** Which professions are placed by grammar and which by the
+# **Group question 9.** Which professions are placed by grammar and which by the
 # stereotype we wrote? (The invariant ones -- *artista, cantante, periodista, piloto,
 # juez* -- only carry the stereotype.) How would you separate the two in a real Spanish
 # model? What would the same test measure in a language without grammatical gender, such

@@ -238,10 +238,12 @@ def default_embeddings(config: ModelConfig | None = None) -> WordEmbeddings:
 # --- a generated Spanish corpus -------------------------------------------------------------
 #
 # No Spanish running text ships with gensim or the practical's other dependencies, so the
-# Spanish model is trained on sentences generated from the templates below. Every
-# association in it is one we wrote: ``stereotype`` is the probability that a sentence about
-# a man talks about career, science, a "male" profession or adjective (and one about a woman
-# about family, the arts, a "female" profession or adjective); 0.5 means no association.
+# Spanish model is trained on sentences generated from the templates below. The gender
+# stereotype is written in on purpose: ``stereotype`` is the probability that a sentence
+# about a man talks about career, science, a "male" profession or adjective (and one about
+# a woman about family, the arts, a "female" profession or adjective); 0.5 writes no
+# association into the choice of sentences (what the model still finds then comes from
+# the rest of the corpus: grammar, frequencies, chance).
 # Pleasant / unpleasant words, wealth, age and origin are drawn independently of gender
 # (controls). Professions and adjectives agree in grammatical gender with their subject
 # (el enfermero / la enfermera), as Spanish requires.
@@ -523,7 +525,7 @@ def spanish_corpus(
 
     Args:
       n_sentences: how many sentences (about 9 tokens each).
-      stereotype: probability of the stereotype-consistent choice; 0.5 = no association,
+      stereotype: probability of the stereotype-consistent choice; 0.5 = none written in,
         1.0 = always the stereotype.
       seed: seed of the generator (same arguments, same corpus).
 
@@ -598,7 +600,7 @@ def spanish_embeddings(
     Args:
       stereotype: probability of the stereotype-consistent choice in the corpus.
       n_sentences: corpus size.
-      seed: seed of the corpus (the training uses ``config.seed``).
+      seed: seed of the corpus; the training uses ``config.seed + seed``.
       config: word2vec settings; ``config.corpus`` must be ``"es-synthetic"``.
     """
     if config.corpus != "es-synthetic":
@@ -608,7 +610,8 @@ def spanish_embeddings(
     if (stereotype, n_sentences, seed) == (0.8, 20_000, 0):
         model = default_model(config)
     else:
-        model = train_cbow(spanish_corpus(n_sentences, stereotype=stereotype, seed=seed), config)
+        corpus = spanish_corpus(n_sentences, stereotype=stereotype, seed=seed)
+        model = train_cbow(corpus, config._replace(seed=config.seed + seed))
     emb = model.embeddings()
     return emb.with_vectors(
         emb.vectors, name=f"word2vec-cbow[es-synthetic, stereotype {stereotype:.2f}]"
