@@ -148,6 +148,7 @@ def run_fit(
     monitor: str = "val_loss",
     mode: str = "min",
     eval_every: int = 1,
+    patience: int | None = None,
     weight_decay: float = 0.0,
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
