@@ -246,8 +246,6 @@ def _judge_time_blocked(student: Any) -> str | None:
             f"on a computation that takes {delay} s it measured {float(seconds):.4f} s: that "
             "is the time to *dispatch* it; wait for the result inside the timed region"
         )
-    if seconds > 5 * delay + 0.5:
-        return f"on a computation that takes {delay} s it measured {float(seconds):.3f} s"
     return None
 
 
@@ -358,13 +356,13 @@ class LinearModule(hk.Module):
 def _judge_linear_module(student: Any) -> str | None:
     if not (isinstance(student, type) and issubclass(student, hk.Module)):
         return f"expected a subclass of hk.Module, got {describe(student)}"
+    module: Any = student
     for n, d, out in ((5, 1, 1), (7, 3, 2), (1, 4, 3)):
         label = f"x of shape [{n}, {d}] and output_size={out}"
-        module: Any = student
         model: Any = hk.without_apply_rng(hk.transform(lambda x, o=out: module(o)(x)))
         x = jnp.asarray(_rng(6 + d).normal(size=(n, d)), jnp.float32)
         params = model.init(jax.random.key(0), x)
-        leaves = {name: np.shape(v) for module in params.values() for name, v in module.items()}
+        leaves = {name: np.shape(v) for layer in params.values() for name, v in layer.items()}
         if leaves != {"w": (d, out), "b": (out,)}:
             return f"for {label} expected parameters w {(d, out)} and b {(out,)}, got " + ", ".join(
                 f"{k} {v}" for k, v in sorted(leaves.items())
