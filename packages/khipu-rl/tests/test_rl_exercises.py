@@ -492,3 +492,120 @@ def test_episode_guard_refuses_stepping_past_the_end() -> None:
         done = terminated or truncated
     with pytest.raises(RuntimeError, match="after the episode ended"):
         env.step(0)
+
+
+# --- the agent contract the notebook plugs the exercises into --------------------
+
+
+def _transition(reward: float, *, terminated: bool = False, truncated: bool = False) -> Any:
+    from khipu.rl.envs import Transition
+
+    obs = np.full(4, reward, np.float32)
+    return Transition(obs, 1, reward, obs + 1, terminated, truncated)
+
+
+def test_average_return_memory_scores_whole_episodes_then_forgets() -> None:
+    from khipu.rl.loop import AverageReturnMemory
+
+    memory = AverageReturnMemory(episodes=2)
+    for r in (1.0, 2.0):
+        memory.push(_transition(r))
+    memory.push(_transition(3.0, terminated=True))  # episode 1: 6
+    assert not memory.is_ready()
+    memory.push(_transition(2.0, truncated=True))  # episode 2: 2 (time limit ends it too)
+    assert memory.is_ready()
+    assert memory.sample(jax.random.key(0)) == 4.0
+    assert not memory.is_ready()
+
+
+def test_rewards_to_go_memory_pads_with_a_mask_and_uses_the_given_returns() -> None:
+    from khipu.rl.loop import RewardsToGoMemory
+
+    memory = RewardsToGoMemory(episodes=2, gamma=0.5, returns_fn=ex.rewards_to_go)
+    memory.push(_transition(1.0))
+    memory.push(_transition(2.0, terminated=True))
+    assert not memory.is_ready()
+    memory.push(_transition(4.0, truncated=True))
+    memory.push(_transition(9.0))  # an unfinished episode is not sampled
+    assert memory.is_ready()
+    batch = memory.sample(jax.random.key(0))
+    assert batch["obs"].shape == (64, 4) and batch["action"].shape == (64,)
+    np.testing.assert_array_equal(batch["mask"][:4], [1, 1, 1, 0])
+    assert batch["mask"].sum() == 3
+    np.testing.assert_allclose(batch["rewards_to_go"][:3], [1 + 0.5 * 2, 2, 4])
+    np.testing.assert_array_equal(batch["obs"][:3, 0], [1, 2, 4])
+    assert not memory.is_ready()
+
+
+def test_transition_memory_stores_termination_not_truncation() -> None:
+    from khipu.rl.dqn import TransitionMemory
+
+    memory = TransitionMemory(capacity=3, batch_size=2)
+    memory.push(_transition(1.0, truncated=True))
+    assert not memory.is_ready()
+    memory.push(_transition(2.0, terminated=True))
+    assert memory.is_ready()
+    assert memory.data is not None
+    np.testing.assert_array_equal(memory.data["terminated"][:2], [0.0, 1.0])
+    for r in (3.0, 4.0):  # ring buffer: the oldest are overwritten
+        memory.push(_transition(r))
+    np.testing.assert_array_equal(sorted(memory.data["reward"]), [2.0, 3.0, 4.0])
+    batch = memory.sample(jax.random.key(0))
+    assert batch["next_obs"].shape == (2, 4)
+    again = memory.sample(jax.random.key(0))
+    np.testing.assert_array_equal(batch["reward"], again["reward"])  # same key, same batch
+
+
+def test_function_agent_learns_with_the_reference_answers() -> None:
+    """The notebook's random-search agent, built from the exercises' references, learns."""
+    import khipu.rl as rl
+
+    first = np.zeros(4, np.float32)  # scores ~9: every push goes left
+    agent = rl.FunctionAgent(
+        ex.random_search_select_action,
+        RandomPolicySearchParams(first, first),
+        spec=rl.PolicySpec("linear", 4, 2, ()),
+        learn=ex.random_search_learn,
+        learner_state=-np.inf,
+        memory=rl.AverageReturnMemory(episodes=3),
+        policy_params=lambda p: p.best,
+    )
+    run = rl.run_training_loop(
+        agent,
+        env_id="CartPole-v1",
+        seed=0,
+        num_episodes=60,
+        learn_steps_per_episode=1,
+        eval_every=60,
+        eval_episodes=4,
+        progress=False,
+    )
+    assert agent.learner_state > 50.0  # some random candidate beat the all-left start
+    spec, best = run.best_policy
+    assert spec.kind == "linear" and not np.array_equal(best, first)
+    assert run.history.eval_returns[-1] > 50.0
+
+
+def test_function_agent_keeps_the_actor_state_of_training_steps_only() -> None:
+    import khipu.rl as rl
+
+    def select(key: Any, params: Any, count: int, obs: Any, evaluation: bool) -> Any:
+        return 0, count + 1
+
+    agent = rl.FunctionAgent(select, None, spec=rl.PolicySpec("linear", 4, 2, ()), actor_state=0)
+    obs = np.zeros(4, np.float32)
+    agent.select_action(jax.random.key(0), obs, evaluation=False)
+    agent.select_action(jax.random.key(0), obs, evaluation=True)
+    assert agent.actor_state == 1 and not agent.ready()
+    with pytest.raises(Exception, match="memory"):
+        rl.FunctionAgent(select, None, spec=rl.PolicySpec("linear", 4, 2, ()), learn=lambda *a: a)
+
+
+def test_record_agent_writes_a_gif_and_returns_a_key_frames_figure(tmp_path: Any) -> None:
+    from khipu.rl.plots import record_agent
+    from matplotlib.figure import Figure
+
+    rec = record_agent("CartPole-v1", lambda obs: 0, tmp_path / "left.gif", seed=3, title="left")
+    assert rec.gif.is_file() and rec.gif.read_bytes()[:4] == b"GIF8"
+    assert rec.length == rec.episode_return and rec.length < 30
+    assert isinstance(rec.figure, Figure) and len(rec.figure.axes) == 6
