@@ -195,7 +195,7 @@ def langevin_sample(
     return jnp.concatenate([x0[None], path], axis=0)
 
 
-def mmd(x: jax.Array, y: jax.Array, *, bandwidth: float = 1.0) -> float:
+def mmd(x: jax.Array | np.ndarray, y: jax.Array | np.ndarray, *, bandwidth: float = 1.0) -> float:
     """Squared maximum mean discrepancy with a Gaussian kernel (biased V-statistic).
 
     Args:
@@ -206,16 +206,16 @@ def mmd(x: jax.Array, y: jax.Array, *, bandwidth: float = 1.0) -> float:
     Returns:
       ``MMD²`` (0 for identical sets, larger for more different distributions).
     """
-    x, y = jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)
+    a, b = jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)
 
     def k(a: jax.Array, b: jax.Array) -> jax.Array:
         d2 = jnp.sum((a[:, None, :] - b[None, :, :]) ** 2, axis=-1)
         return jnp.exp(-d2 / (2.0 * bandwidth**2))
 
-    return float(k(x, x).mean() + k(y, y).mean() - 2.0 * k(x, y).mean())
+    return float(k(a, a).mean() + k(b, b).mean() - 2.0 * k(a, b).mean())
 
 
-def moment_errors(samples: jax.Array, mixture: GaussianMixture) -> dict[str, float]:
+def moment_errors(samples: jax.Array | np.ndarray, mixture: GaussianMixture) -> dict[str, float]:
     """Relative errors of the sample mean and covariance against the mixture's.
 
     Returns:
