@@ -49,7 +49,7 @@ def graph_classifier(name: str, num_classes: int, *, hidden: int = 64) -> hk.Tra
     """``f(graph) -> [G, num_classes]`` logits per graph (padding graphs included).
 
     ``graphnet``: Linear embedding, two graph-network steps (edge, node, global updates),
-    logits from the global features; ``gcn``: two GCN layers, mean and max readouts,
+    logits from the global features; ``gcn``: two GCN layers, sum, mean and max readouts,
     an MLP.
     """
     if name not in GRAPH_MODELS:
@@ -64,7 +64,7 @@ def graph_classifier(name: str, num_classes: int, *, hidden: int = 64) -> hk.Tra
         g = GCNLayer(hidden, activation=jax.nn.relu)(graph)
         g = GCNLayer(hidden, activation=jax.nn.relu)(g)
         pooled = jax.numpy.concatenate(
-            [readout(g.nodes, g.n_node, "mean"), readout(g.nodes, g.n_node, "max")], axis=-1
+            [readout(g.nodes, g.n_node, kind) for kind in ("sum", "mean", "max")], axis=-1
         )
         return hk.nets.MLP([hidden, num_classes])(pooled)
 

@@ -292,7 +292,8 @@ def train_rating_model(
 
     def predict(split: dict[str, np.ndarray]) -> np.ndarray:
         out = apply(params, jnp.asarray(split["x"]), shift)
-        return np.asarray(target_predictions(out, jnp.asarray(split["target"]))) + split["base"]
+        pred: np.ndarray = np.asarray(target_predictions(out, jnp.asarray(split["target"])))
+        return np.asarray(pred + split["base"], np.float32)
 
     test_pred = predict(data.test)
     test = data.test
