@@ -42,6 +42,7 @@ def prior_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (["--limit", "5"], "at least 10"),
         (["--limit", "40", "--batch-size", "1000"], "larger than the training set"),
         (["--model", "resnet9000"], "unknown model"),
+        (["--model", "alexnet", "--limit", "40"], "too small"),
         (["--dataset", "imagenet"], "unknown dataset"),
     ],
 )

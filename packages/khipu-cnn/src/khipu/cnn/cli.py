@@ -248,7 +248,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     """``khipu cnn train``."""
     import khipu.core as kc
     from khipu.cnn.data import IMAGE_DATASETS, load_image_dataset
-    from khipu.cnn.models import available_models
+    from khipu.cnn.models import ModelSpec, available_models, build_model, check_images
     from khipu.cnn.optim import available_optimizers
     from khipu.cnn.runs import check_resumable, run_training
 
@@ -271,6 +271,16 @@ def cmd_train(args: argparse.Namespace) -> int:
             "examples); pass a smaller --batch-size or a larger --limit"
         )
     batch_size = args.batch_size if args.batch_size is not None else min(32, n_train)
+    net = build_model(
+        ModelSpec(
+            args.model,
+            num_classes=splits.num_classes,
+            batch_norm=args.batch_norm,
+            residual=args.residual,
+            dropout_rate=args.dropout,
+        )
+    )
+    check_images(splits.train["image"][:1], min_size=net.min_size)
     if args.resume:
         check_resumable(Path(args.out))
     out = start_run(args, resume_may_differ=("epochs", "no_progress", "patience"))
