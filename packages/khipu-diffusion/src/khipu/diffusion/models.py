@@ -33,6 +33,8 @@ class DenoiserConfig:
       groups: GroupNorm groups (must divide every width).
       attention: self-attention at the lowest resolution.
       depth: MLP hidden layers.
+      patch: U-Net: fold ``patch × patch`` pixel blocks into channels first
+        (space-to-depth) and unfold at the end; 2 runs a 28×28 U-Net at 14×14.
       num_classes: class-conditional with this many classes (``None``: unconditional).
     """
 
@@ -45,6 +47,7 @@ class DenoiserConfig:
     attention: bool = False
     depth: int = 3
     num_classes: int | None = None
+    patch: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly settings (tuples as lists)."""
@@ -66,6 +69,7 @@ class DenoiserConfig:
                 attention=bool(d["attention"]),
                 depth=int(d["depth"]),
                 num_classes=None if d["num_classes"] is None else int(d["num_classes"]),
+                patch=int(d.get("patch", 1)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise KhipuError(f"not a denoiser configuration: {exc}") from exc
@@ -85,12 +89,15 @@ def check_config(config: DenoiserConfig) -> None:
         raise KhipuError(f"the U-Net needs images [H, W, C], got example shape {config.data_shape}")
     if not config.dim_mults or any(m <= 0 for m in config.dim_mults):
         raise KhipuError(f"dim_mults must be positive, got {config.dim_mults}")
-    factor = 2 ** (len(config.dim_mults) - 1)
+    if config.patch <= 0:
+        raise KhipuError(f"patch must be positive, got {config.patch}")
+    factor = 2 ** (len(config.dim_mults) - 1) * config.patch
     h, w, _ = config.data_shape
     if h % factor or w % factor:
         raise KhipuError(
             f"image size {h}x{w} is not divisible by {factor}, needed by "
-            f"{len(config.dim_mults)} resolutions (dim_mults {config.dim_mults})"
+            f"{len(config.dim_mults)} resolutions (dim_mults {config.dim_mults}) "
+            f"and patch {config.patch}"
         )
     for width in (config.dim * m for m in config.dim_mults):
         if width % config.groups:
@@ -183,6 +190,11 @@ class UNet(hk.Module):
         cfg = self.config
         emb = _conditioning(t, label, cfg.dim, 4 * cfg.dim, cfg.num_classes)
         widths = [cfg.dim * m for m in cfg.dim_mults]
+        b, height, width, channels = x.shape
+        p = cfg.patch
+        if p > 1:  # space-to-depth: [B, H, W, C] -> [B, H/p, W/p, p·p·C]
+            x = x.reshape(b, height // p, p, width // p, p, channels)
+            x = x.transpose(0, 1, 3, 2, 4, 5).reshape(b, height // p, width // p, p * p * channels)
         h = hk.Conv2D(cfg.dim, 3, name="init_conv")(x)
         skips = []
         for level, width in enumerate(widths):
@@ -200,11 +212,15 @@ class UNet(hk.Module):
                 h = jnp.concatenate([h, skips.pop()], axis=-1)
                 h = ResnetBlock(widths[level], cfg.groups, name=f"up_{level}_{i}")(h, emb)
             if level > 0:
-                b, hh, ww, c = h.shape
-                h = jax.image.resize(h, (b, 2 * hh, 2 * ww, c), method="nearest")
+                hb, hh, ww, hc = h.shape
+                h = jax.image.resize(h, (hb, 2 * hh, 2 * ww, hc), method="nearest")
                 h = hk.Conv2D(widths[level - 1], 3, name=f"upsample_{level}")(h)
         h = jax.nn.silu(hk.GroupNorm(cfg.groups, name="out_norm")(h))
-        return hk.Conv2D(x.shape[-1], 1, name="out_conv", w_init=jnp.zeros)(h)
+        out = hk.Conv2D(x.shape[-1], 1, name="out_conv", w_init=jnp.zeros)(h)
+        if p > 1:  # depth-to-space back to [B, H, W, C]
+            out = out.reshape(b, height // p, width // p, p, p, channels)
+            out = out.transpose(0, 1, 3, 2, 4, 5).reshape(b, height, width, channels)
+        return out
 
 
 class MLPDenoiser(hk.Module):
@@ -281,7 +297,7 @@ def check_data_shape(config: DenoiserConfig, shape: tuple[int, ...]) -> None:
 # Sizes per input resolution: 8x8 (digits), 28x28 (MNIST), 32x32 (CIFAR-10).
 PRESETS: dict[tuple[int, int], dict[str, Any]] = {
     (8, 8): {"dim": 32, "dim_mults": (1, 2), "num_res_blocks": 1, "attention": False},
-    (28, 28): {"dim": 32, "dim_mults": (1, 2, 2), "num_res_blocks": 1, "attention": True},
+    (28, 28): {"dim": 32, "dim_mults": (1, 2), "num_res_blocks": 1, "attention": True, "patch": 2},
     (32, 32): {"dim": 64, "dim_mults": (1, 2, 2, 2), "num_res_blocks": 2, "attention": True},
 }
 
