@@ -43,7 +43,9 @@ def test_tu_parser_reads_graphs_labels_and_one_hot_node_features(tmp_path):
     assert [int(g.n_node[0]) for g in d.graphs] == [2, 3]
     assert list(d.labels) == [0, 1] and d.class_names == ("-1", "1")
     np.testing.assert_array_equal(d.graphs[1].nodes, [[1, 0, 0], [0, 0, 1], [0, 1, 0]])
-    assert sorted(zip(d.graphs[1].senders.tolist(), d.graphs[1].receivers.tolist())) == [
+    assert sorted(
+        zip(d.graphs[1].senders.tolist(), d.graphs[1].receivers.tolist(), strict=True)
+    ) == [
         (0, 1),
         (1, 0),
         (1, 2),
