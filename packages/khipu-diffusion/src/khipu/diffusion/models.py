@@ -190,11 +190,11 @@ class UNet(hk.Module):
         cfg = self.config
         emb = _conditioning(t, label, cfg.dim, 4 * cfg.dim, cfg.num_classes)
         widths = [cfg.dim * m for m in cfg.dim_mults]
-        b, height, width, channels = x.shape
+        b, img_h, img_w, channels = x.shape
         p = cfg.patch
         if p > 1:  # space-to-depth: [B, H, W, C] -> [B, H/p, W/p, p·p·C]
-            x = x.reshape(b, height // p, p, width // p, p, channels)
-            x = x.transpose(0, 1, 3, 2, 4, 5).reshape(b, height // p, width // p, p * p * channels)
+            x = x.reshape(b, img_h // p, p, img_w // p, p, channels)
+            x = x.transpose(0, 1, 3, 2, 4, 5).reshape(b, img_h // p, img_w // p, p * p * channels)
         h = hk.Conv2D(cfg.dim, 3, name="init_conv")(x)
         skips = []
         for level, width in enumerate(widths):
@@ -218,8 +218,8 @@ class UNet(hk.Module):
         h = jax.nn.silu(hk.GroupNorm(cfg.groups, name="out_norm")(h))
         out = hk.Conv2D(x.shape[-1], 1, name="out_conv", w_init=jnp.zeros)(h)
         if p > 1:  # depth-to-space back to [B, H, W, C]
-            out = out.reshape(b, height // p, width // p, p, p, channels)
-            out = out.transpose(0, 1, 3, 2, 4, 5).reshape(b, height, width, channels)
+            out = out.reshape(b, img_h // p, img_w // p, p, p, channels)
+            out = out.transpose(0, 1, 3, 2, 4, 5).reshape(b, img_h, img_w, channels)
         return out
 
 
