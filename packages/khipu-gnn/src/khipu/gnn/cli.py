@@ -70,7 +70,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         movielens=args.movielens,
         data_dir=args.data_dir,
     )
-    out = start_run(args, resolved_model=prepared.model)
+    out = start_run(
+        args, resume_may_differ=("epochs", "no_progress"), resolved_model=prepared.model
+    )
     metrics = run_task(
         out,
         prepared,

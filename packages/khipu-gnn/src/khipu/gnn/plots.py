@@ -73,7 +73,9 @@ def plot_node_predictions(
     draw_graph(graph, node_classes=truth, ax=left, title="ground truth")
     draw_graph(graph, node_classes=predictions, ax=right, title=f"predicted (accuracy {acc:.2f})")
     if class_names:
-        names = ", ".join(f"{PALETTE[i]}: {n}" for i, n in enumerate(class_names))
+        names = ", ".join(
+            f"{PALETTE[i].removeprefix('tab:')}: {n}" for i, n in enumerate(class_names)
+        )
         fig.suptitle(f"{title} — {names}" if title else names)
     if path is not None:
         save_figure(fig, path)

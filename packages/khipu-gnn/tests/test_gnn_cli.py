@@ -1,0 +1,96 @@
+"""``khipu gnn train`` end to end on tiny settings, and its one-line errors."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+from khipu.core.cli import main
+
+CATALOGUE = Path(__file__).with_name("bad_inputs.toml")
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["gnn", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_karate_run_writes_metrics_figures_and_resumes(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--task", "karate", "--model", "gcn", "--no-progress", "--out", str(out)]
+    code, stdout, _ = run(capsys, *args, "--epochs", "3")
+    assert code == 0 and "accuracy" in stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 3 and 0 <= metrics["accuracy"] <= 1
+    assert metrics["task"] == "karate" and metrics["model"] == "gcn"
+    for name in ("graph", "learning_curves"):
+        assert (out / f"{name}.png").stat().st_size > 1000
+    code, _, err = run(capsys, *args, "--epochs", "3")
+    assert code == 1 and "not empty" in err and len(err.strip().splitlines()) == 1
+    assert run(capsys, *args, "--epochs", "5", "--resume")[0] == 0
+    assert json.loads((out / "history.json").read_text())["epoch"] == [1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+def test_ratings_file_run(tmp_path, capsys):
+    lines = [
+        f"{u} {i} {1 + (u * 7 + i * 3) % 5}" for u in range(30) for i in range(8) if (u + i) % 3
+    ]
+    (tmp_path / "r.txt").write_text("\n".join(lines))
+    out = tmp_path / "run"
+    code, _, _ = run(
+        capsys,
+        "train",
+        "--task",
+        "ratings",
+        "--ratings",
+        str(tmp_path / "r.txt"),
+        "--epochs",
+        "1",
+        "--no-progress",
+        "--out",
+        str(out),
+    )
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"test_rmse", "item_mean_rmse", "user_mean_rmse"} <= set(metrics)
+    assert (out / "similarity.png").stat().st_size > 1000
+
+
+def cases() -> list[dict]:
+    return tomllib.loads(CATALOGUE.read_text())["case"]
+
+
+def test_catalogue_has_enough_rows():
+    assert len(cases()) >= 8
+
+
+@pytest.mark.parametrize("case", cases(), ids=lambda c: "-".join(c["stderr"])[:40])
+def test_bad_input_catalogue_in_process(tmp_path, capsys, case):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    for name, text in case.get("files", {}).items():
+        (scratch / name).write_text(text)
+    out = tmp_path / "out"
+    argv = [a.replace("{out}", str(out)).replace("{tmp}", str(scratch)) for a in case["args"]]
+    assert argv[0] == "gnn"
+    with pytest.raises(SystemExit) if case["exit"] == 2 else _nullcontext() as exc:
+        code = main(argv)
+    if case["exit"] == 2:
+        code = exc.value.code
+    err = capsys.readouterr().err
+    assert code == case["exit"]
+    assert len(err.strip().splitlines()) == 1, err
+    for word in case["stderr"]:
+        assert word.lower() in err.lower(), (word, err)
+    assert not out.exists()
+
+
+class _nullcontext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
