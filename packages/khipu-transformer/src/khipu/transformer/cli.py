@@ -128,7 +128,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise KhipuError(
             f"batch size {args.batch_size} is larger than the training set ({args.num_train})"
         )
-    out = start_run(args, vocab_size=data.config.vocab_size)
+    out = start_run(
+        args, resume_may_differ=("epochs", "no_progress"), vocab_size=data.config.vocab_size
+    )
     metrics = run_training(
         out,
         data,
