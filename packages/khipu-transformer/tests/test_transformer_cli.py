@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 from khipu.core.cli import main
-import numpy as np
 from khipu.transformer import grammar_text, load_model
 
 TINY = ["--d-model", "16", "--num-heads", "2", "--num-layers", "1", "--no-progress"]
