@@ -200,7 +200,7 @@ def cmd_regression(args: argparse.Namespace) -> int:
     from khipu.cnn.optim import available_optimizers
 
     if not 0 <= args.noise < float("inf"):
-        raise kc.KhipuError(f"--noise must be a finite non-negative number, got {args.noise}")
+        raise kc.KhipuError(f"--noise must be non-negative and finite, got {args.noise}")
     if args.optimizer not in available_optimizers():
         raise kc.UnknownNameError("optimizer", args.optimizer, available_optimizers())
     out = start_run(args)
