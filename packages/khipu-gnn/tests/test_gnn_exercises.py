@@ -19,6 +19,8 @@ def test_references_pass_and_stubs_are_not_attempted():
         (ex.check_gcn_aggregate, ex.gcn_aggregate),
         (ex.check_graph_filter, ex.graph_filter),
         (ex.check_target_mse, ex.target_mse),
+        (ex.check_edge_sums, ex.edge_sums),
+        (ex.check_attention_weights, ex.attention_weights),
     ):
         assert verdict(checker, ref) == "passed"
 
@@ -91,3 +93,19 @@ def test_target_mse_rejects_all_items_and_the_squeeze_bug():
 
     assert verdict(ex.check_target_mse, all_items) == "failed"
     assert verdict(ex.check_target_mse, squeezed) == "failed"
+
+
+def test_edge_sums_rejects_sender_only_and_products():
+    assert verdict(ex.check_edge_sums, lambda x, s, r: x[s]) == "failed"
+    assert verdict(ex.check_edge_sums, lambda x, s, r: x[s] * x[r]) == "failed"
+
+
+def test_attention_weights_rejects_global_softmax_and_unstable_exp():
+    def global_softmax(logits, r, n):
+        return jax.nn.softmax(logits)
+
+    def per_sender_shape_mistake(logits, r, n):  # normalised over the first n edges' slots
+        return jnp.exp(logits) / jax.ops.segment_sum(jnp.exp(logits), r, n)[r]
+
+    assert verdict(ex.check_attention_weights, global_softmax) == "failed"
+    assert verdict(ex.check_attention_weights, per_sender_shape_mistake) == "failed"

@@ -1,7 +1,14 @@
 """Type stub of khipu.gnn: the public API, imported lazily (see __init__.py)."""
 
+from . import exercises as exercises
 from .__about__ import (
     __version__ as __version__,
+)
+from .classify import (
+    GraphDataset as GraphDataset,
+    load_tu_dataset as load_tu_dataset,
+    train_graph_classifier as train_graph_classifier,
+    trees_vs_cycles as trees_vs_cycles,
 )
 from .graphs import (
     add_self_edges as add_self_edges,
@@ -36,4 +43,53 @@ from .layers import (
     graph_filter as graph_filter,
     propagate as propagate,
     readout as readout,
+)
+from .links import (
+    EdgeSplit as EdgeSplit,
+    dot_scores as dot_scores,
+    negative_pairs as negative_pairs,
+    sbm_graph as sbm_graph,
+    sbm_link_split as sbm_link_split,
+    split_edges as split_edges,
+    train_link_predictor as train_link_predictor,
+)
+from .models import (
+    graph_classifier as graph_classifier,
+    node_model as node_model,
+)
+from .nodes import (
+    NodeTask as NodeTask,
+    karate_club as karate_club,
+    train_node_classifier as train_node_classifier,
+)
+from .plots import (
+    draw_graph as draw_graph,
+    plot_graph_examples as plot_graph_examples,
+    plot_node_predictions as plot_node_predictions,
+    plot_roc as plot_roc,
+    plot_scaling as plot_scaling,
+    plot_similarity as plot_similarity,
+)
+from .ratings import (
+    RatingsData as RatingsData,
+    check_ratings as check_ratings,
+    generate_ratings as generate_ratings,
+    load_movielens_100k as load_movielens_100k,
+    make_samples as make_samples,
+    rating_model as rating_model,
+    rmse as rmse,
+    similarity_graph as similarity_graph,
+    target_mse as target_mse,
+    train_rating_model as train_rating_model,
+)
+from .runs import (
+    prepare_task as prepare_task,
+    run_task as run_task,
+)
+from .train import (
+    TaskResult as TaskResult,
+    masked_cross_entropy as masked_cross_entropy,
+    roc_auc as roc_auc,
+    single_graph as single_graph,
+    single_graph_arrays as single_graph_arrays,
 )

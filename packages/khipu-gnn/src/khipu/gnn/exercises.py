@@ -16,6 +16,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import jraph
 import numpy as np
 from khipu.core import Case, function_check
 from khipu.gnn.graphs import degrees, edge_normalization
@@ -23,10 +24,14 @@ from khipu.gnn.layers import graph_filter as _graph_filter, propagate
 from khipu.gnn.ratings import target_mse as _target_mse
 
 __all__ = [
+    "attention_weights",
+    "check_attention_weights",
+    "check_edge_sums",
     "check_gcn_aggregate",
     "check_graph_filter",
     "check_mean_aggregate",
     "check_target_mse",
+    "edge_sums",
     "gcn_aggregate",
     "graph_filter",
     "mean_aggregate",
@@ -175,4 +180,58 @@ check_target_mse = function_check(
     cases=_mse_cases,
     hint="pick outputs[b, target[b], 0] for each b (e.g. outputs[jnp.arange(B), target, 0]), "
     "without squeezing away the batch axis",
+)
+
+
+def edge_sums(features: jax.Array, senders: jax.Array, receivers: jax.Array) -> jax.Array:
+    """Edge features: the sum of each edge's two endpoint features (``[E, F]``)."""
+    return features[senders] + features[receivers]
+
+
+check_edge_sums = function_check(
+    "edge_sums",
+    reference=edge_sums,
+    cases=lambda: [
+        Case("the practical's toy graph", gnn_toy_args()),
+        Case("a random directed graph", _random_directed(2, 6, 15)[:3]),
+    ],
+    hint="gather with features[senders] and features[receivers] and add them",
+)
+
+
+def gnn_toy_args() -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``(features, senders, receivers)`` of :func:`toy_graph`."""
+    return toy_graph()
+
+
+def attention_weights(logits: jax.Array, receivers: jax.Array, num_nodes: int) -> jax.Array:
+    """GAT weights: a softmax of the edge logits ``[E]`` over each receiver's incoming
+    edges, so the weights into every node sum to one (``[E]``)."""
+    weights: jax.Array = jraph.segment_softmax(logits, receivers, num_nodes)
+    return weights
+
+
+def _attention_cases() -> list[Case]:
+    rng = np.random.default_rng(3)
+    r = toy_graph()[2]
+    e = 30
+    recv = jnp.asarray(rng.integers(0, 7, e), jnp.int32)
+    return [
+        Case("the toy graph's receivers", (jnp.asarray([0.5, -1.0, 2.0, 0.0, 1.0]), r, 4)),
+        Case("random logits", (jnp.asarray(rng.normal(size=e) * 3, jnp.float32), recv, 7)),
+        Case(
+            "large logits (subtract the max)",
+            (jnp.asarray([500.0, 400.0, 1.0]), jnp.array([0, 0, 1]), 2),
+        ),
+    ]
+
+
+check_attention_weights = function_check(
+    "attention_weights",
+    reference=attention_weights,
+    cases=_attention_cases,
+    hint="per receiver: exp(logit - max over its edges) / sum over its edges "
+    "(jax.ops.segment_max and segment_sum over receivers, then gather back with [receivers])",
+    rtol=1e-4,
+    atol=1e-6,
 )
