@@ -12,6 +12,15 @@ from .attention import (
     padding_mask as padding_mask,
     scaled_dot_product_attention as scaled_dot_product_attention,
 )
+from .classify import (
+    FeatureClassifier as FeatureClassifier,
+    encoder_embedder as encoder_embedder,
+    evaluate_text_classifier as evaluate_text_classifier,
+    hf_embedder as hf_embedder,
+    intent_dataset as intent_dataset,
+    random_encoder_embedder as random_encoder_embedder,
+    train_feature_classifier as train_feature_classifier,
+)
 from .data import (
     TextSplits as TextSplits,
     grammar_sentence as grammar_sentence,
