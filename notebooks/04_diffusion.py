@@ -317,7 +317,7 @@ def ddpm_loss(eps_model, x0, t, noise, betas):
 # %% tags=["figure"]
 schedule = dm.get_schedule("linear", 1000)
 result = dm.train_denoiser(
-    denoiser, schedule, splits.train, epochs=25 if QUICK else 250, batch_size=128, seed=0
+    denoiser, schedule, splits.train, epochs=25 if QUICK else 120, batch_size=128, seed=0
 )
 steps_run = int(result.state.step)
 print(

@@ -99,7 +99,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     smp.set_defaults(func=cmd_sample)
 
 
-DEFAULT_EPOCHS = {"digits": 250, "toy2d": 60, "mnist": 10, "fashion_mnist": 10}
+DEFAULT_EPOCHS = {"digits": 120, "toy2d": 60, "mnist": 10, "fashion_mnist": 10}
 
 
 def cmd_train(args: argparse.Namespace) -> int:
