@@ -303,3 +303,14 @@ def test_fit_visits_the_data_in_a_new_order_each_epoch_and_the_same_on_a_rerun(
     assert first[0] != list(range(24))  # shuffled, not in storage order
     assert visits(seed=0) == first
     assert visits(seed=1) != first
+
+
+def test_resume_from_a_checkpoint_without_history_is_a_clear_error(
+    tmp_path,
+    regression_data,
+    fresh_state,  # type: ignore[no-untyped-def]
+) -> None:
+    ckpt = tmp_path / "last.npz"
+    kc.save_checkpoint(ckpt, {"state": fresh_state, "best": fresh_state}, {"epoch": 2})
+    with pytest.raises(kc.CheckpointError, match="lacks the training history"):
+        _fit(fresh_state, regression_data, epochs=3, checkpoint_dir=tmp_path, resume=True)

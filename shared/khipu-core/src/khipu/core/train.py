@@ -22,7 +22,7 @@ import optax
 from jax.sharding import Mesh
 from khipu.core.checkpoint import load_checkpoint, save_checkpoint
 from khipu.core.data import Arrays, batches, num_batches, num_examples
-from khipu.core.errors import KhipuError, NonFiniteLossError
+from khipu.core.errors import CheckpointError, KhipuError, NonFiniteLossError
 from khipu.core.parallel import check_batch_size, data_mesh, replicate, shard_batch
 from khipu.core.random import PRNGKey, as_key
 from khipu.core.rundir import package_versions
@@ -258,9 +258,18 @@ def fit(
     if resume and ckpt is not None and ckpt.exists():
         restored, meta = load_checkpoint(ckpt, {"state": state, "best": state})
         state, best_state = restored["state"], restored["best"]
-        rows, epoch, best_epoch = meta["rows"], meta["epoch"], meta["best_epoch"]
-        best_value, bad_epochs = float(meta["best_value"]), meta["bad_epochs"]
-        stopped_early = bool(meta["stopped_early"])
+        try:
+            rows, epoch, best_epoch = (
+                list(meta["rows"]),
+                int(meta["epoch"]),
+                int(meta["best_epoch"]),
+            )
+            best_value, bad_epochs = float(meta["best_value"]), int(meta["bad_epochs"])
+            stopped_early = bool(meta["stopped_early"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(
+                f"checkpoint {ckpt} lacks the training history needed to resume ({exc})"
+            ) from None
     state = replicate(state, mesh)
 
     bar = tqdm(
