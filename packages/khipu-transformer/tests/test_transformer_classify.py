@@ -22,6 +22,7 @@ def test_intent_dataset_is_balanced_and_seeded() -> None:
     assert intent_dataset(10, seed=1)[0] == texts
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("head", ["logistic", "mlp"])
 def test_a_small_local_encoder_gives_features_a_head_can_classify(head) -> None:
     texts, labels, names = intent_dataset(40, seed=0)

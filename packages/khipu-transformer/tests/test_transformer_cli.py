@@ -19,6 +19,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
+@pytest.mark.slow
 def test_invert_train_writes_metrics_figures_model_and_resumes(tmp_path, capsys) -> None:
     out = tmp_path / "inv"
     args = ["--length", "8", "--num-train", "256", "--batch-size", "32", *TINY, "--out", str(out)]
@@ -48,6 +49,7 @@ def test_invert_train_writes_metrics_figures_model_and_resumes(tmp_path, capsys)
     assert json.loads((out / "history.json").read_text())["epoch"] == [1.0, 2.0]
 
 
+@pytest.mark.slow
 def test_lm_learns_and_generates(tmp_path, capsys) -> None:
     out = tmp_path / "lm"
     args = ["--task", "lm", "--length", "16", "--num-train", "1280", "--epochs", "2"]
