@@ -308,7 +308,7 @@ def graph_filter(x, S, h, b):
     for k in range(1, h.shape[0]):
         z = jnp.einsum("nm,bmg->bng", S, z)
         out = out + z @ h[k]
-    return out + b
+    return out + b[None, None, :]  # explicit broadcasting (no silent rank promotion)
 
 
 # %% [markdown]
