@@ -68,7 +68,7 @@ def test_absurd_counts_are_usage_errors(
     out = tmp_path / "run"
     with pytest.raises(SystemExit) as info:
         main(["rl", "train", "--algo", "dqn", flag, "1000000000000", "--out", str(out)])
-    assert info.value.code == 2 and "must be in" in capsys.readouterr().err
+    assert info.value.code == 2 and "at most" in capsys.readouterr().err
     assert not out.exists()
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from khipu.core.cli import (
     add_run_arguments,
+    bounded_int,
     existing_file,
     fraction,
     positive_int,
@@ -24,27 +25,6 @@ if TYPE_CHECKING:
 
 DEFAULT_TEST = "en-gender-career"
 MAX_PARTITIONS = 10_000_000  # = khipu.bias.weat.MAX_PARTITIONS (not imported: keeps --help fast)
-
-
-def _partitions(text: str) -> int:
-    """argparse type: a partition count in [0, MAX_PARTITIONS]."""
-    try:
-        value = int(text) if len(text) <= 30 else -1
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text[:30]!r}") from None
-    if not 0 <= value <= MAX_PARTITIONS:
-        raise argparse.ArgumentTypeError(
-            f"must be an integer in [0, {MAX_PARTITIONS}] (the limit bounds memory and time), "
-            f"got {text[:30]}"
-        )
-    return value
-
-
-def _positive_partitions(text: str) -> int:
-    value = _partitions(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("must be a positive integer, got 0")
-    return value
 
 
 def _utf8(text: str, what: str) -> str:
@@ -438,13 +418,13 @@ def _cmd_seat(args: argparse.Namespace) -> int:
 def _add_permutation_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--permutations",
-        type=_positive_partitions,
+        type=bounded_int(1, MAX_PARTITIONS),
         default=100_000,
         help="sampled partitions when the exact test is too large (default 1e5, at most 1e7)",
     )
     p.add_argument(
         "--exact-limit",
-        type=_partitions,
+        type=bounded_int(0, MAX_PARTITIONS),
         default=100_000,
         help="enumerate every partition up to this many (default 1e5, at most 1e7)",
     )

@@ -12,6 +12,7 @@ from typing import Any
 
 from khipu.core.cli import (
     add_run_arguments,
+    bounded_int,
     fraction,
     non_negative_int,
     positive_float,
@@ -28,24 +29,6 @@ MAX_CLASSES = 100_000
 MAX_REPEATS = 1_000
 
 
-def _bounded_int(low: int, high: int) -> Any:
-    """argparse type: an integer in ``[low, high]`` (the limit bounds memory and time)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text) if len(text) <= 40 else None
-        except ValueError:
-            value = None
-        if value is None:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text[:40]!r}")
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be in [{low}, {high}], got {value}")
-        return value
-
-    parse.__name__ = f"integer in [{low}, {high}]"
-    return parse
-
-
 def register(parser: argparse.ArgumentParser) -> None:
     """Adds the ``basics``, ``regression``, ``train`` and ``summary`` subcommands."""
     sub = parser.add_subparsers(title="commands", metavar="<command>")
@@ -60,7 +43,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     basics.add_argument("--quick", action="store_true", help="smaller arrays (seconds, not tens)")
     basics.add_argument(
         "--repeats",
-        type=_bounded_int(1, MAX_REPEATS),
+        type=bounded_int(1, MAX_REPEATS),
         default=5,
         help="timing repeats (best of)",
     )
@@ -77,11 +60,11 @@ def register(parser: argparse.ArgumentParser) -> None:
     reg.add_argument("--learning-rate", type=positive_float, default=0.1, help="default 0.1")
     reg.add_argument("--tolerance", type=positive_float, default=1e-4, help="gradient-norm stop")
     reg.add_argument(
-        "--max-steps", type=_bounded_int(1, MAX_STEPS), default=1000, help="default 1000"
+        "--max-steps", type=bounded_int(1, MAX_STEPS), default=1000, help="default 1000"
     )
     reg.add_argument(
         "--num-samples",
-        type=_bounded_int(2, MAX_SAMPLES),
+        type=bounded_int(2, MAX_SAMPLES),
         default=100,
         help=f"default 100, at most {MAX_SAMPLES}",
     )
@@ -144,13 +127,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     summary.add_argument("--model", default="lenet", help="lenet, alexnet, fcn")
     summary.add_argument(
         "--image-shape",
-        type=_bounded_int(1, MAX_IMAGE_SIDE),
+        type=bounded_int(1, MAX_IMAGE_SIDE),
         nargs=3,
         default=[8, 8, 1],
         metavar=("H", "W", "C"),
         help="default 8 8 1",
     )
-    summary.add_argument("--num-classes", type=_bounded_int(1, MAX_CLASSES), default=10)
+    summary.add_argument("--num-classes", type=bounded_int(1, MAX_CLASSES), default=10)
     summary.add_argument("--batch-norm", action="store_true")
     summary.add_argument("--residual", action="store_true")
     summary.set_defaults(func=cmd_summary)

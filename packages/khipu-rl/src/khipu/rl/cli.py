@@ -11,30 +11,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from khipu.core.cli import add_run_arguments, start_run
+from khipu.core.cli import add_run_arguments, bounded_int, start_run
 
 ALGO_NAMES = ("rps", "reinforce", "dqn", "ppo")
 EVAL_SEED_OFFSET = 1_000_000_000
 MAX_EPISODES = 100_000  # evaluation episodes (one array slot each, and minutes of play)
 MAX_STEPS = 1_000_000_000
-
-
-def _bounded_int(low: int, high: int) -> Any:
-    """argparse type: an integer in ``[low, high]`` (the limit bounds the work)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text) if len(text) <= 40 else None
-        except ValueError:
-            value = None
-        if value is None:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text[:40]!r}")
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be in [{low}, {high}], got {value}")
-        return value
-
-    parse.__name__ = f"integer in [{low}, {high}]"
-    return parse
 
 
 def _parse_settings(pairs: list[str]) -> dict[str, str]:
@@ -186,11 +168,11 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--jax-env", action="store_true", help="train inside one jit on the JAX CartPole (dqn, ppo)"
     )
     train.add_argument(
-        "--steps", type=_bounded_int(1, MAX_STEPS), help="training env steps (dqn, ppo)"
+        "--steps", type=bounded_int(1, MAX_STEPS), help="training env steps (dqn, ppo)"
     )
     train.add_argument(
         "--episodes",
-        type=_bounded_int(1, MAX_STEPS),
+        type=bounded_int(1, MAX_STEPS),
         help="training episodes (rps, reinforce)",
     )
     train.add_argument(
@@ -202,7 +184,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     train.add_argument(
         "--eval-episodes",
-        type=_bounded_int(1, MAX_EPISODES),
+        type=bounded_int(1, MAX_EPISODES),
         default=100,
         help="final evaluation episodes on gymnasium's env (default 100)",
     )
@@ -223,13 +205,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     evaluate.add_argument(
         "--episodes",
-        type=_bounded_int(1, MAX_EPISODES),
+        type=bounded_int(1, MAX_EPISODES),
         default=100,
         help=f"episodes (default 100, at most {MAX_EPISODES})",
     )
     evaluate.add_argument(
         "--seed",
-        type=_bounded_int(0, 2**32 - 1 - MAX_EPISODES),
+        type=bounded_int(0, 2**32 - 1 - MAX_EPISODES),
         default=0,
         help="episode i resets with seed + i (default 0)",
     )
