@@ -297,7 +297,7 @@ def check_data_shape(config: DenoiserConfig, shape: tuple[int, ...]) -> None:
 # Sizes per input resolution: 8x8 (digits), 28x28 (MNIST), 32x32 (CIFAR-10).
 PRESETS: dict[tuple[int, int], dict[str, Any]] = {
     (8, 8): {"dim": 32, "dim_mults": (1, 2), "num_res_blocks": 1, "attention": False},
-    (28, 28): {"dim": 32, "dim_mults": (1, 2), "num_res_blocks": 1, "attention": True, "patch": 2},
+    (28, 28): {"dim": 16, "dim_mults": (1, 2), "num_res_blocks": 1, "attention": True, "patch": 2},
     (32, 32): {"dim": 64, "dim_mults": (1, 2, 2, 2), "num_res_blocks": 2, "attention": True},
 }
 
