@@ -117,3 +117,15 @@ def test_text_files_bad_and_good(tmp_path) -> None:
         read_text_file(tmp_path / "blank.txt")
     (tmp_path / "ok.txt").write_text("héllo wörld.\n")
     assert read_text_file(tmp_path / "ok.txt") == "héllo wörld.\n"
+
+
+def test_tiny_shakespeare_through_tfds_mock_data_and_missing_data(tmp_path) -> None:
+    tfds = pytest.importorskip("tensorflow_datasets")
+    from khipu.core import DatasetNotAvailableError
+    from khipu.transformer import load_text
+
+    with tfds.testing.mock_data(num_examples=3):
+        text = load_text("tiny_shakespeare")
+    assert isinstance(text, str) and len(text) > 0
+    with pytest.raises(DatasetNotAvailableError, match="tfds build tiny_shakespeare"):
+        load_text("tiny_shakespeare", data_dir=tmp_path)

@@ -140,10 +140,22 @@ def load_text(
     parts = []
     for split in ("train", "validation", "test"):
         ds = load_tfds_split("tiny_shakespeare", split, data_dir=data_dir)
-        parts.append(
-            "".join(bytes(ds[i]["text"]).decode("utf-8", errors="replace") for i in range(len(ds)))
-        )
-    return "".join(parts)
+        parts.append("".join(_as_text(ds[i]["text"]) for i in range(len(ds))))
+    text = "".join(parts)
+    if not text.strip():
+        raise KhipuError("tiny_shakespeare holds no text")
+    return text
+
+
+def _as_text(value: object) -> str:
+    """A tfds ``Text`` feature (bytes from array_record, str from some readers) as str."""
+    if isinstance(value, str):
+        return value
+    if hasattr(value, "item"):
+        value = value.item()  # a NumPy scalar
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
 
 
 @dataclasses.dataclass(frozen=True)
