@@ -6,7 +6,7 @@ folder of ``khipu diffusion train``, or a digits model trained here when no
 Fréchet distance is measured in the run's evaluation-classifier features against the
 held-out real digits. Prints the speed ratio and the relative FD change.
 
-    python bench_samplers.py [--checkpoint RUN_DIR] [--num-samples 500] [--epochs 150]
+    python bench_samplers.py [--checkpoint RUN_DIR] [--num-samples 200] [--epochs 150]
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from khipu.diffusion import (
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path, default=None, help="a trained run folder")
-    parser.add_argument("--num-samples", type=int, default=500)
+    parser.add_argument("--num-samples", type=int, default=200)
     parser.add_argument("--epochs", type=int, default=150, help="when training here")
     parser.add_argument("--guidance", type=float, default=0.0, help="conditional models")
     args = parser.parse_args()
