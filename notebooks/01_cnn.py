@@ -37,7 +37,7 @@
 # settings.
 
 # %% tags=["pin"]
-# %pip install "khipu-cnn==0.1.*"
+# %pip install "khipu-cnn==0.2.*"
 
 # %%
 import os

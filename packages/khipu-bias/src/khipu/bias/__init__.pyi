@@ -1,5 +1,6 @@
 """Type stub of khipu.bias: the public API, imported lazily (see __init__.py)."""
 
+from . import exercises as exercises
 from .__about__ import (
     __version__ as __version__,
 )
@@ -15,6 +16,8 @@ from .data import (
     corpus_sentences as corpus_sentences,
     default_embeddings as default_embeddings,
     default_model as default_model,
+    spanish_corpus as spanish_corpus,
+    spanish_embeddings as spanish_embeddings,
     train_cbow as train_cbow,
 )
 from .debias import (
@@ -61,6 +64,7 @@ from .plots import (
     plot_pairs as plot_pairs,
     plot_projection_bars as plot_projection_bars,
     plot_projection_plane as plot_projection_plane,
+    plot_sweep as plot_sweep,
     plot_weat as plot_weat,
 )
 from .sentences import (

@@ -1,5 +1,6 @@
 """Type stub of khipu.cnn: the public API, imported lazily (see __init__.py)."""
 
+from . import exercises as exercises
 from .__about__ import (
     __version__ as __version__,
 )
