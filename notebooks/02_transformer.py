@@ -402,7 +402,7 @@ kc.plot_bars({k: v * 1e3 for k, v in times.items()}, ylabel="ms", title=f"genera
 # classifier. Any embedding function plugs in; here a small local transformer
 # encoder (random weights, no download) embeds templated bank requests, and a
 # logistic regression or an MLP is trained on the frozen features. With
-# `pip install 'khipu-transformer[hf]'` and the weights at hand,
+# `pip install transformers torch` and the weights at hand,
 # `tx.hf_embedder("distilbert-base-uncased")` takes its place.
 
 # %%

@@ -7,7 +7,8 @@ khipu-core's ``fit()``. Any embedding function plugs in:
 * :func:`encoder_embedder`: mean-pooled outputs of a transformer encoder of this
   package (randomly initialised or the trained inversion model's), all local;
 * :func:`hf_embedder`: a Hugging Face encoder such as DistilBERT, when the user
-  has ``khipu-transformer[hf]`` installed and the weights available;
+  has installed ``transformers`` and ``torch`` (not dependencies of this
+  package: they are large) and has the weights;
 * any function of the user's.
 
 :func:`intent_dataset` is an offline stand-in for banking77: short customer
@@ -153,11 +154,11 @@ def random_encoder_embedder(
 def hf_embedder(model_name: str = "distilbert-base-uncased", *, batch_size: int = 32) -> EmbedFn:
     """The first-token ([CLS]) hidden state of a Hugging Face encoder, as features.
 
-    Needs ``pip install 'khipu-transformer[hf]'`` and the model's weights in the
-    Hugging Face cache (or network access to fetch them).
+    Needs ``pip install transformers torch`` (not dependencies of this package)
+    and the model's weights in the Hugging Face cache (or network access).
     """
-    transformers = import_optional("transformers", install="khipu-transformer[hf]")
-    torch = import_optional("torch", install="khipu-transformer[hf]")
+    transformers = import_optional("transformers", install="transformers torch")
+    torch = import_optional("torch", install="transformers torch")
     try:
         tok = transformers.AutoTokenizer.from_pretrained(model_name)
         model = transformers.AutoModel.from_pretrained(model_name)
