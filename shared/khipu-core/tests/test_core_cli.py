@@ -191,3 +191,10 @@ def test_interrupt_of_a_resumable_run_suggests_resume(runner, tmp_path, capsys) 
     assert cli.main(["demo", "go", "--out", str(out), "--resume", "--seed", "3"]) == 1
     assert "--resume: the run in" in capsys.readouterr().err
     assert cli.main(["demo", "go", "--out", str(out), "--resume", "--fail", "interrupt"]) == 130
+
+
+@pytest.mark.parametrize("text", ["-1", "nan", "inf", "x", "1" * 200])
+def test_non_negative_float_refuses(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError):
+        cli.non_negative_float(text)
+    assert cli.non_negative_float("0") == 0.0 and cli.non_negative_float("2.5") == 2.5

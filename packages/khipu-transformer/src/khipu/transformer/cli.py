@@ -11,6 +11,7 @@ from pathlib import Path
 
 from khipu.core.cli import (
     add_run_arguments,
+    non_negative_float,
     non_negative_int,
     positive_float,
     positive_int,
@@ -22,17 +23,6 @@ DEFAULTS = {
     "invert": {"length": 24, "num_train": 9600, "epochs": 10, "learning_rate": 2e-3},
     "lm": {"length": 128, "num_train": 6400, "epochs": 4, "learning_rate": 2e-3},
 }
-
-
-def non_negative_float(text: str) -> float:
-    """argparse type: a finite float >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a non-negative number, got {text}")
-    return value
 
 
 def register(parser: argparse.ArgumentParser) -> None:

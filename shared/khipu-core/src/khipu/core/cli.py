@@ -104,6 +104,14 @@ def positive_float(text: str) -> float:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite float >= 0."""
+    value = _parse(float, text, "a number")
+    if not 0.0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a non-negative number, got {text}")
+    return value
+
+
 def fraction(text: str) -> float:
     """argparse type: a float in [0, 1]."""
     value = _parse(float, text, "a number")
