@@ -54,6 +54,8 @@ def test_a_wrong_denoiser_does_not_reproduce_it() -> None:
 
 
 def _tiny(num_classes: int | None = None) -> tuple[models.Denoiser, dict]:  # type: ignore[type-arg]
+    """A small U-Net with random parameters (shapes traced, not compiled: the output
+    convolution starts at zero, which would make every prediction 0)."""
     cfg = models.DenoiserConfig(
         kind="unet",
         data_shape=(8, 8, 1),
@@ -63,7 +65,10 @@ def _tiny(num_classes: int | None = None) -> tuple[models.Denoiser, dict]:  # ty
         num_classes=num_classes,
     )
     den = models.build_denoiser(cfg)
-    return den, den.init(jax.random.key(0))
+    rng = np.random.default_rng(0)
+    shapes = jax.eval_shape(den.init, jax.random.key(0))
+    params = jax.tree.map(lambda s: jnp.asarray(0.1 * rng.normal(size=s.shape), s.dtype), shapes)
+    return den, params
 
 
 def test_shapes_trajectories_and_determinism() -> None:
@@ -90,6 +95,7 @@ def test_guidance_combines_conditional_and_unconditional() -> None:
     y = jnp.array([0, 1, 2, 1])
     cond = den.apply(params, x, t, y)
     uncond = den.apply(params, x, t, jnp.full((4,), 3))
+    assert not np.allclose(np.asarray(cond), np.asarray(uncond), atol=1e-3)
     np.testing.assert_allclose(
         np.asarray(den.apply(params, x, t, None)), np.asarray(uncond), atol=1e-6
     )
