@@ -7,13 +7,13 @@ Heavy modules (JAX, Haiku) are imported inside the command functions so that
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 from khipu.core.cli import (
     add_run_arguments,
     existing_dir,
     fraction,
+    non_negative_float,
     positive_float,
     positive_int,
     start_run,
@@ -26,16 +26,6 @@ MODELS = ("unet", "mlp")
 # Longest supported schedule: keeps the tables and a DDPM run bounded.
 MAX_TIMESTEPS = 10_000
 MAX_SAMPLES = 10_000
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0 or math.isinf(value):
-        raise argparse.ArgumentTypeError(f"must be a non-negative number, got {text}")
-    return value
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -73,7 +63,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--num-samples", type=positive_int, default=500, help="samples to evaluate (500)"
     )
     train.add_argument(
-        "--guidance", type=_non_negative_float, default=2.0, help="conditional: guidance w (2)"
+        "--guidance", type=non_negative_float, default=2.0, help="conditional: guidance w (2)"
     )
     train.add_argument("--limit", type=positive_int, default=None, help="use at most N examples")
     train.add_argument("--data-dir", type=Path, default=None, help="tensorflow-datasets folder")
@@ -93,7 +83,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     smp.add_argument("--steps", type=positive_int, default=None, help="DDIM steps (default 50)")
     smp.add_argument("--num-samples", type=positive_int, default=100, help="default 100")
     smp.add_argument(
-        "--guidance", type=_non_negative_float, default=0.0, help="guidance w (conditional)"
+        "--guidance", type=non_negative_float, default=0.0, help="guidance w (conditional)"
     )
     smp.add_argument("--data-dir", type=Path, default=None, help="tensorflow-datasets folder")
     smp.set_defaults(func=cmd_sample)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -205,6 +206,11 @@ def load_tfds_split(name: str, split: str, *, data_dir: str | Path | None = None
     """
     tfds = import_optional("tensorflow_datasets", install="khipu-core[tfds]")
     dir_arg = None if data_dir is None else str(data_dir)
+    # tfds logs its probing of dataset folders as warnings ("Variant folder ... has no
+    # dir_name"); a missing dataset is reported once, below, in one line.
+    absl_logger = logging.getLogger("absl")
+    level = absl_logger.level
+    absl_logger.setLevel(logging.ERROR)
     try:
         return tfds.data_source(name, split=split, data_dir=dir_arg, download=False)
     except Exception as exc:  # tfds raises several types for "not there / wrong format"
@@ -216,6 +222,8 @@ def load_tfds_split(name: str, split: str, *, data_dir: str | Path | None = None
             f"`tfds build {name} --file_format=array_record`, then copy its folder "
             f"into {where} (or pass --data-dir)"
         ) from exc
+    finally:
+        absl_logger.setLevel(level)
 
 
 def _tfds_to_arrays(source: Any, limit: int | None) -> dict[str, np.ndarray]:
