@@ -45,7 +45,8 @@ def test_not_a_package_folder_is_refused() -> None:
 
 
 @pytest.mark.slow
-def test_dry_run_builds_tests_in_fresh_venv_and_does_not_tag() -> None:
+def test_dry_run_builds_tests_in_fresh_venv_and_does_not_tag(release: ModuleType) -> None:
+    _, version = release.version_of(ROOT / "shared" / "khipu-core")
     result = subprocess.run(
         [
             sys.executable,
@@ -61,12 +62,12 @@ def test_dry_run_builds_tests_in_fresh_venv_and_does_not_tag() -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "tests pass in a fresh venv" in result.stdout
-    assert "dry run: tag khipu-core-v0.1.0 not created" in result.stdout
+    assert f"dry run: tag khipu-core-v{version} not created" in result.stdout
     dist = ROOT / "dist" / "khipu-core"
-    assert list(dist.glob("khipu_core-0.1.0-*.whl"))
-    assert list(dist.glob("khipu_core-0.1.0.tar.gz"))
+    assert list(dist.glob(f"khipu_core-{version}-*.whl"))
+    assert list(dist.glob(f"khipu_core-{version}.tar.gz"))
     tags = subprocess.run(
-        ["git", "-C", str(ROOT), "tag", "--list", "khipu-core-v0.1.0"],
+        ["git", "-C", str(ROOT), "tag", "--list", f"khipu-core-v{version}"],
         capture_output=True,
         text=True,
         check=True,
