@@ -226,3 +226,14 @@ def test_read_json_errors(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(kc.KhipuError, match="not valid JSON"):
         kc.read_json(tmp_path / "bad.json")
+
+
+def test_a_failed_fresh_run_removes_only_the_folders_it_created(tmp_path: Path) -> None:
+    mine = tmp_path / "empty-but-mine"
+    mine.mkdir()
+    rundir.open_run(mine, config={"seed": 0})
+    rundir.finish_run(ok=False)
+    assert mine.is_dir() and list(mine.iterdir()) == []
+    rundir.open_run(tmp_path / "a" / "b" / "run", config={"seed": 0})
+    rundir.finish_run(ok=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty-but-mine"]

@@ -150,6 +150,7 @@ class _Run:
         *,
         staged: bool,
         fresh: bool,
+        created: Path | None = None,
         before: set[str],
     ) -> None:
         self.out = out
@@ -157,6 +158,7 @@ class _Run:
         self.lock = lock
         self.staged = staged
         self.fresh = fresh
+        self.created = created  # the outermost folder open_run created, if any
         self.before = before
         self.files: set[str] = set(read_manifest(write_dir) or ())
 
@@ -206,10 +208,22 @@ class _Run:
             for name in (CONFIG_FILE, MANIFEST_FILE):
                 (self.write_dir / name).unlink(missing_ok=True)
             self.lock.release(remove=True)
-            if not any(self.write_dir.iterdir()):
-                self.write_dir.rmdir()
+            self._remove_created_folders()
             return
         self.lock.release(remove=self.lock.created)
+
+    def _remove_created_folders(self) -> None:
+        """Removes the folders ``open_run`` created for this run, if they are still empty."""
+        if self.created is None:
+            return
+        folder = self.write_dir
+        while True:
+            if any(folder.iterdir()):
+                return
+            folder.rmdir()
+            if folder == self.created:
+                return
+            folder = folder.parent
 
     def _collect(self) -> None:
         new = _files(self.write_dir) - self.before - _OWN_FILES
@@ -290,6 +304,11 @@ def open_run(
                 f"refusing to replace {path}: it holds files khipu did not write "
                 f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''})"
             )
+    created = None
+    if not existed:
+        created = path
+        while not created.parent.exists():
+            created = created.parent
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -318,9 +337,7 @@ def open_run(
             staging.mkdir()
             run = _Run(path, staging, lock, staged=True, fresh=False, before=set())
         else:
-            run = _Run(
-                path, path, lock, staged=False, fresh=not existed or not present, before=set()
-            )
+            run = _Run(path, path, lock, staged=False, fresh=True, created=created, before=set())
         run.write_manifest()
         _ACTIVE = run
         if config is not None:
