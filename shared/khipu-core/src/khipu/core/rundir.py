@@ -151,7 +151,6 @@ class _Run:
         staged: bool,
         fresh: bool,
         created: Path | None = None,
-        before: set[str],
     ) -> None:
         self.out = out
         self.write_dir = write_dir
@@ -159,7 +158,6 @@ class _Run:
         self.staged = staged
         self.fresh = fresh
         self.created = created  # the outermost folder open_run created, if any
-        self.before = before
         self.files: set[str] = set(read_manifest(write_dir) or ())
 
     def record(self, path: Path) -> None:
@@ -226,7 +224,7 @@ class _Run:
             folder = folder.parent
 
     def _collect(self) -> None:
-        new = _files(self.write_dir) - self.before - _OWN_FILES
+        new = _files(self.write_dir) - _OWN_FILES
         new = {f for f in new if not Path(f).name.endswith(".tmp")}
         if not new <= self.files:
             self.files |= new
@@ -324,20 +322,17 @@ def open_run(
                     f"--resume: the run in {path} was made with other settings: "
                     f"{'; '.join(diffs[:4])}; use another --out or --overwrite"
                 )
-            run = _Run(path, path, lock, staged=False, fresh=False, before=set())
+            _ACTIVE = _Run(path, path, lock, staged=False, fresh=False)
             if config is not None and _differences(saved, body, set(_OPERATIONAL)):
-                run.files.add(CONFIG_FILE)
-                _ACTIVE = run
-                write_json(path / CONFIG_FILE, body)
-            _ACTIVE = run
+                write_json(path / CONFIG_FILE, body)  # recorded in the manifest as it is written
             return path
         if present:  # overwrite: write beside, swap on success
             staging = path.with_name(f".{path.name}.khipu-new-{os.getpid()}")
             shutil.rmtree(staging, ignore_errors=True)
             staging.mkdir()
-            run = _Run(path, staging, lock, staged=True, fresh=False, before=set())
+            run = _Run(path, staging, lock, staged=True, fresh=False)
         else:
-            run = _Run(path, path, lock, staged=False, fresh=True, created=created, before=set())
+            run = _Run(path, path, lock, staged=False, fresh=True, created=created)
         run.write_manifest()
         _ACTIVE = run
         if config is not None:
