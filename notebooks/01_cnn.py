@@ -84,7 +84,7 @@ def cosine(x):
 cosine = ex.check_cosine(cosine)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def cosine(x):
     return jnp.cos(x)
@@ -133,7 +133,7 @@ def relu_python(x):
 relu_python = ex.check_relu_python(relu_python)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def relu_python(x):
     if x > 0:
@@ -167,7 +167,7 @@ def relu(x):
 relu = ex.check_relu(relu)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def relu(x):
     return jnp.maximum(x, 0.0)  # or jnp.where(x > 0, x, 0.0)
@@ -203,7 +203,7 @@ df_at_2 = ...  # YOUR CODE HERE
 # %% tags=["check"]
 df_at_2 = ex.check_first_derivative(df_at_2)
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 df_at_2 = float(jax.grad(f)(2.0))  # 24·2³ − 9 = 183
 
@@ -216,7 +216,7 @@ d3f_at_2 = ...  # YOUR CODE HERE
 # %% tags=["check"]
 d3f_at_2 = ex.check_third_derivative(d3f_at_2)
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 d3f_at_2 = float(jax.grad(jax.grad(jax.grad(f)))(2.0))  # 144·2 = 288
 
@@ -250,7 +250,7 @@ def time_blocked(fn, *args):
 time_blocked = ex.check_time_blocked(time_blocked)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def time_blocked(fn, *args):
     start = time.perf_counter()
@@ -292,7 +292,7 @@ gains_more = ...  # YOUR CODE HERE: "relu" or "selu"
 # %% tags=["check"]
 gains_more = ex.check_jit_speedup_answer(gains_more)
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 # Eager SELU makes one pass over memory per operation and keeps each intermediate array;
 # jit fuses the operations into one loop. ReLU is a single operation: nothing to fuse.
@@ -332,7 +332,7 @@ min_max_of_batch = ...  # YOUR CODE HERE, e.g. [[a, b], [c, d]] or [a, b]
 # %% tags=["check"]
 min_max_of_batch = ex.check_min_max_of_batch(min_max_of_batch)
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 min_max_of_batch = [0, 14]  # min_max sees one array, not three rows
 
@@ -351,7 +351,7 @@ def min_max_batched(batched):
 min_max_batched = ex.check_min_max_batched(min_max_batched)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def min_max_batched(batched):
     return jax.vmap(min_max)(batched)  # in_axes=0: one row at a time
@@ -387,7 +387,7 @@ def mse_gradient(params, x, y):
 mse_gradient = ex.check_mse_gradient(mse_gradient)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def mse_gradient(params, x, y):
     residual = x @ params["w"] + params["b"] - y  # [N]
@@ -439,7 +439,7 @@ def optax_fit(params, x, y, optimizer, num_steps):
 optax_fit = ex.check_optax_fit(optax_fit)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def optax_fit(params, x, y, optimizer, num_steps):
     def loss_fn(p):
@@ -506,7 +506,7 @@ class LinearModule(hk.Module):
 LinearModule = ex.check_linear_module(LinearModule)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 class LinearModule(hk.Module):
     def __init__(self, output_size, name=None):
@@ -570,7 +570,7 @@ dense_parameters = ex.check_dense_parameters(dense_parameters)
 conv_parameters = ex.check_conv_parameters(conv_parameters)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def dense_parameters(in_features, units):
     return in_features * units + units
@@ -613,7 +613,7 @@ def conv_output_size(size, kernel, stride=1, padding=0):
 conv_output_size = ex.check_conv_output_size(conv_output_size)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def conv_output_size(size, kernel, stride=1, padding=0):
     return (size + 2 * padding - kernel) // stride + 1
@@ -671,7 +671,7 @@ def max_pool_2d(x, window, stride):
 max_pool_2d = ex.check_max_pool(max_pool_2d)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def max_pool_2d(x, window, stride):
     x = np.asarray(x)
@@ -775,7 +775,7 @@ def global_average_pool(x):
 global_average_pool = ex.check_global_average_pool(global_average_pool)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def global_average_pool(x):
     return jnp.mean(x, axis=(1, 2))
@@ -817,7 +817,7 @@ def batch_norm(x, eps=1e-5):
 batch_norm = ex.check_batch_norm(batch_norm)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def batch_norm(x, eps=1e-5):
     mean = jnp.mean(x, axis=(0, 1, 2), keepdims=True)
@@ -856,7 +856,7 @@ def residual_block(x, conv1, conv2):
 residual_block = ex.check_residual_block(residual_block)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def residual_block(x, conv1, conv2):
     return jax.nn.relu(x + conv2(jax.nn.relu(conv1(x))))
@@ -923,7 +923,7 @@ def filter_images(kernel):
 filter_images = ex.check_filter_images(filter_images)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def filter_images(kernel):
     w = np.transpose(np.asarray(kernel), (3, 0, 1, 2))

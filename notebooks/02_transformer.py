@@ -67,7 +67,7 @@ def dot_product_attention(hidden_states, previous_state):
 dot_product_attention = tx.exercises.check_dot_product_attention(dot_product_attention)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def dot_product_attention(hidden_states, previous_state):
     scores = jnp.einsum("bsd,btd->bst", previous_state, hidden_states)
@@ -111,7 +111,7 @@ scaled_dot_product_attention = tx.exercises.check_scaled_dot_product_attention(
 )
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def scaled_dot_product_attention(query, key, value, mask=None):
     scores = jnp.einsum("...qd,...kd->...qk", query, key) / jnp.sqrt(query.shape[-1])
@@ -136,7 +136,7 @@ def causal_mask(length):
 causal_mask = tx.exercises.check_causal_mask(causal_mask)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def causal_mask(length):
     return jnp.tril(jnp.ones((length, length), dtype=bool))
@@ -169,7 +169,7 @@ def split_heads(x, num_heads):
 split_heads = tx.exercises.check_split_heads(split_heads)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def split_heads(x, num_heads):
     b, t, d = x.shape
@@ -222,7 +222,7 @@ def sinusoidal_encoding(length, d_model):
 sinusoidal_encoding = tx.exercises.check_sinusoidal_encoding(sinusoidal_encoding)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def sinusoidal_encoding(length, d_model):
     pos = jnp.arange(length, dtype=jnp.float32)[:, None]
@@ -254,7 +254,7 @@ def invert_words(text):
 invert_words = tx.exercises.check_invert_words(invert_words)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 import re
 
@@ -288,7 +288,7 @@ def sequence_loss(logits, targets, mask):
 sequence_loss = tx.exercises.check_sequence_loss(sequence_loss)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def sequence_loss(logits, targets, mask):
     logp = jax.nn.log_softmax(logits)

@@ -87,7 +87,7 @@ def edge_sums(features, senders, receivers):
 edge_sums = gnn.exercises.check_edge_sums(edge_sums)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def edge_sums(features, senders, receivers):
     return features[senders] + features[receivers]
@@ -131,7 +131,7 @@ def mean_aggregate(features, senders, receivers, num_nodes):
 mean_aggregate = gnn.exercises.check_mean_aggregate(mean_aggregate)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def mean_aggregate(features, senders, receivers, num_nodes):
     total = jax.ops.segment_sum(features[senders], receivers, num_nodes)
@@ -156,7 +156,7 @@ def gcn_aggregate(features, senders, receivers, num_nodes):
 gcn_aggregate = gnn.exercises.check_gcn_aggregate(gcn_aggregate)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def gcn_aggregate(features, senders, receivers, num_nodes):
     idx = jnp.arange(num_nodes)
@@ -204,7 +204,7 @@ def attention_weights(logits, receivers, num_nodes):
 attention_weights = gnn.exercises.check_attention_weights(attention_weights)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def attention_weights(logits, receivers, num_nodes):
     top = jax.ops.segment_max(logits, receivers, num_nodes)
@@ -275,7 +275,7 @@ def target_mse(outputs, target, y):
 target_mse = gnn.exercises.check_target_mse(target_mse)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def target_mse(outputs, target, y):
     picked = outputs[jnp.arange(outputs.shape[0]), target, 0]
@@ -300,7 +300,7 @@ def graph_filter(x, S, h, b):
 graph_filter = gnn.exercises.check_graph_filter(graph_filter)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def graph_filter(x, S, h, b):
     z = x

@@ -75,7 +75,7 @@ def bayes_posterior(likelihoods, prior):
 bayes_posterior = ex.check_bayes_posterior(bayes_posterior)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def bayes_posterior(likelihoods, prior):
     joint = jnp.asarray(likelihoods) * jnp.asarray(prior)
@@ -109,7 +109,7 @@ def score_fn(x):
 score_fn = ex.check_score_fn(score_fn)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def score_fn(x):
     return jax.grad(ex.log_density)(jnp.asarray(x, jnp.float32))
@@ -154,7 +154,7 @@ def linear_beta_schedule(timesteps):
 linear_beta_schedule = ex.check_linear_beta_schedule(linear_beta_schedule)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def linear_beta_schedule(timesteps):
     return jnp.linspace(0.0001, 0.02, timesteps)
@@ -195,7 +195,7 @@ def q_sample(x0, t, noise, betas):
 q_sample = ex.check_q_sample(q_sample)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def q_sample(x0, t, noise, betas):
     alphas_cumprod = jnp.cumprod(1.0 - jnp.asarray(betas))
@@ -241,7 +241,7 @@ def posterior_variance(betas):
 posterior_variance = ex.check_posterior_variance(posterior_variance)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def posterior_variance(betas):
     betas = jnp.asarray(betas)
@@ -299,7 +299,7 @@ def ddpm_loss(eps_model, x0, t, noise, betas):
 ddpm_loss = ex.check_ddpm_loss(ddpm_loss)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def ddpm_loss(eps_model, x0, t, noise, betas):
     x_t = q_sample(x0, t, noise, betas)
@@ -347,7 +347,7 @@ def ddpm_step(x, t, eps, z, betas):
 ddpm_step = ex.check_ddpm_step(ddpm_step)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def ddpm_step(x, t, eps, z, betas):
     betas = jnp.asarray(betas)

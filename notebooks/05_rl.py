@@ -110,7 +110,7 @@ def linear_policy(params, obs):
 linear_policy = rl.exercises.check_linear_policy(linear_policy)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def linear_policy(params, obs):
     return jnp.where(jnp.dot(params, obs) > 0, 1, 0)
@@ -144,7 +144,7 @@ def episode_return(env, policy, seed):
 episode_return = rl.exercises.check_episode_return(episode_return)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def episode_return(env, policy, seed):
     obs, _ = env.reset(seed=seed)
@@ -232,7 +232,7 @@ random_search_select_action = rl.exercises.check_random_search_select_action(
 )
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def random_search_select_action(key, params, actor_state, obs, evaluation):
     weights = params.best if evaluation else params.current
@@ -254,7 +254,7 @@ def random_weights(key, shape):
 random_weights = rl.exercises.check_random_weights(random_weights)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def random_weights(key, shape):
     return jax.random.uniform(key, shape, minval=-2.0, maxval=2.0)
@@ -294,7 +294,7 @@ def random_search_learn(key, params, learner_state, average_return):
 random_search_learn = rl.exercises.check_random_search_learn(random_search_learn)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def random_search_learn(key, params, learner_state, average_return):
     best = params.best
@@ -377,7 +377,7 @@ def weighted_log_prob(action_prob, episode_return):
 weighted_log_prob = rl.exercises.check_weighted_log_prob(weighted_log_prob)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def weighted_log_prob(action_prob, episode_return):
     return jnp.log(action_prob) * episode_return
@@ -409,7 +409,7 @@ def rewards_to_go(rewards, gamma):
 rewards_to_go = rl.exercises.check_rewards_to_go(rewards_to_go)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def rewards_to_go(rewards, gamma):
     out = np.zeros(len(rewards), np.float32)
@@ -454,7 +454,7 @@ def sample_action(key, logits):
 sample_action = rl.exercises.check_sample_action(sample_action)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def sample_action(key, logits):
     return jax.random.categorical(key, logits)
@@ -489,7 +489,7 @@ def policy_gradient_loss(action, logits, reward_to_go):
 policy_gradient_loss = rl.exercises.check_policy_gradient_loss(policy_gradient_loss)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def policy_gradient_loss(action, logits, reward_to_go):
     return -jax.nn.log_softmax(logits)[action] * reward_to_go
@@ -606,7 +606,7 @@ def greedy_action(q_values):
 greedy_action = rl.exercises.check_greedy_action(greedy_action)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def greedy_action(q_values):
     return jnp.argmax(q_values, axis=-1)
@@ -637,7 +637,7 @@ def squared_error(pred, target):
 squared_error = rl.exercises.check_squared_error(squared_error)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def squared_error(pred, target):
     return (pred - target) ** 2
@@ -659,7 +659,7 @@ def bellman_target(reward, terminated, next_q_values, gamma):
 bellman_target = rl.exercises.check_bellman_target(bellman_target)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def bellman_target(reward, terminated, next_q_values, gamma):
     return reward + gamma * (1.0 - terminated) * jnp.max(next_q_values)
@@ -687,7 +687,7 @@ def q_learning_loss(q_values, action, reward, terminated, next_q_values, gamma):
 q_learning_loss = rl.exercises.check_q_learning_loss(q_learning_loss)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def q_learning_loss(q_values, action, reward, terminated, next_q_values, gamma):
     target = jax.lax.stop_gradient(bellman_target(reward, terminated, next_q_values, gamma))
@@ -720,7 +720,7 @@ def random_action(key, num_actions):
 random_action = rl.exercises.check_random_action(random_action)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def random_action(key, num_actions):
     return jax.random.randint(key, (), 0, num_actions)
@@ -743,7 +743,7 @@ def epsilon_schedule(step, start, end, decay_steps):
 epsilon_schedule = rl.exercises.check_epsilon_schedule(epsilon_schedule)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def epsilon_schedule(step, start, end, decay_steps):
     fraction = min(step / decay_steps, 1.0)
@@ -774,7 +774,7 @@ def epsilon_greedy(key, q_values, epsilon):
 epsilon_greedy = rl.exercises.check_epsilon_greedy(epsilon_greedy)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def epsilon_greedy(key, q_values, epsilon):
     explore_key, action_key = jax.random.split(key)

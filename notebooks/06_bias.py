@@ -124,7 +124,7 @@ def cosine_similarity(u, v):
 cosine_similarity = ex.check_cosine_similarity(cosine_similarity)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def cosine_similarity(u, v):
     """cos(u, v) of two vectors u, v of shape [D]."""
@@ -185,7 +185,7 @@ def association(w, A, B):
 association = ex.check_association(association)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def association(w, A, B):
     """s(w, A, B) for w [D], A [Na, D], B [Nb, D]: a float."""
@@ -221,7 +221,7 @@ def effect_size(s_x, s_y):
 effect_size = ex.check_effect_size(effect_size)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def effect_size(s_x, s_y):
     """WEAT's d from the associations s_x [n] and s_y [n]: a float."""
@@ -248,7 +248,7 @@ n_partitions = ...  # YOUR CODE HERE
 # %% tags=["check"]
 n_partitions = ex.check_n_partitions(n_partitions)
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 n_partitions = math.comb(16, 8)  # choose which 8 of the 16 pooled words form X_i
 
@@ -271,7 +271,7 @@ def p_value(s_x, s_y):
 p_value = ex.check_p_value(p_value)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def p_value(s_x, s_y):
     """Exact one-sided WEAT p-value from the associations s_x [n] and s_y [m]: a float."""
@@ -373,7 +373,7 @@ def project(vectors, g):
 project = ex.check_project(project)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def project(vectors, g):
     """Cosines [N] of the rows of vectors [N, D] with the direction g [D]."""
@@ -485,7 +485,7 @@ def neutralize(vectors, g):
 neutralize = ex.check_neutralize(neutralize)
 
 
-# %% jupyter={"source_hidden": true} tags=["solution"]
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
 # @title Solution
 def neutralize(vectors, g):
     """Rows of vectors [N, D] without their component along g [D], unit length: [N, D]."""

@@ -17,6 +17,92 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 PIN = re.compile(r'^%pip install (?:-q )?"(khipu-[a-z]+)==([0-9.]+\.\*)"$')
 
+# Every exercise's checker, per notebook: removing an exercise (or renaming its checker)
+# fails `test_every_listed_exercise_is_in_its_notebook`. One entry per notebook, so the
+# practicals' lessons can grow independently.
+EXERCISE_CHECKERS: dict[str, list[str]] = {
+    "01_cnn": [
+        "check_cosine",
+        "check_relu_python",
+        "check_relu",
+        "check_first_derivative",
+        "check_third_derivative",
+        "check_time_blocked",
+        "check_jit_speedup_answer",
+        "check_min_max_of_batch",
+        "check_min_max_batched",
+        "check_mse_gradient",
+        "check_optax_fit",
+        "check_linear_module",
+        "check_dense_parameters",
+        "check_conv_parameters",
+        "check_conv_output_size",
+        "check_max_pool",
+        "check_global_average_pool",
+        "check_batch_norm",
+        "check_residual_block",
+        "check_filter_images",
+    ],
+    "02_transformer": [
+        "check_dot_product_attention",
+        "check_scaled_dot_product_attention",
+        "check_causal_mask",
+        "check_split_heads",
+        "check_sinusoidal_encoding",
+        "check_invert_words",
+        "check_sequence_loss",
+    ],
+    "03_gnn": [
+        "check_edge_sums",
+        "check_mean_aggregate",
+        "check_gcn_aggregate",
+        "check_attention_weights",
+        "check_target_mse",
+        "check_graph_filter",
+    ],
+    "04_diffusion": [
+        "check_bayes_posterior",
+        "check_score_fn",
+        "check_linear_beta_schedule",
+        "check_q_sample",
+        "check_posterior_variance",
+        "check_ddpm_loss",
+        "check_ddpm_step",
+    ],
+    "05_rl": [
+        "check_linear_policy",
+        "check_episode_return",
+        "check_random_search_select_action",
+        "check_random_weights",
+        "check_random_search_learn",
+        "check_weighted_log_prob",
+        "check_rewards_to_go",
+        "check_sample_action",
+        "check_policy_gradient_loss",
+        "check_greedy_action",
+        "check_squared_error",
+        "check_bellman_target",
+        "check_q_learning_loss",
+        "check_random_action",
+        "check_epsilon_schedule",
+        "check_epsilon_greedy",
+    ],
+    "06_bias": [
+        "check_cosine_similarity",
+        "check_association",
+        "check_effect_size",
+        "check_n_partitions",
+        "check_p_value",
+        "check_project",
+        "check_neutralize",
+    ],
+}
+# Quizzes (`quiz`-tagged cells calling a `khipu.core.choice_check`) and group tasks
+# (markdown with a collapsed `<details><summary>Model answer</summary>`), per notebook:
+# the least each lesson keeps.
+MIN_QUIZZES: dict[str, int] = {}
+MIN_DISCUSSIONS: dict[str, int] = {}
+
 
 def _versions() -> dict[str, str]:
     versions = {}
@@ -111,8 +197,48 @@ def test_exercises_have_a_stub_a_check_and_a_hidden_solution(path: Path) -> None
         )
         assert "solution" in _tags(solution), f"{path.name} cell {s}: not tagged solution"
         assert solution.metadata.get("jupyter", {}).get("source_hidden") is True
+        # Colab collapses a cell only as a form
+        assert solution.metadata.get("cellView") == "form", f"{path.name} cell {s}: cellView"
         assert solution.source.startswith("# @title"), f"{path.name} cell {s}: # @title form"
     assert any("figure" in _tags(c) for c in nb.cells), f"{path.name} draws nothing"
+
+
+def _checkers(nb: nbformat.NotebookNode) -> list[str]:
+    return [
+        name
+        for _, c, _ in _exercises(nb)
+        for name in re.findall(r"\b(check_\w+)\(", nb.cells[c].source)
+    ]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_every_listed_exercise_is_in_its_notebook(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    found = _checkers(nb)
+    listed = EXERCISE_CHECKERS[path.stem]
+    missing = [name for name in listed if name not in found]
+    assert not missing, f"{path.name}: exercises removed: {missing}"
+    unlisted = [name for name in found if name not in listed]
+    assert not unlisted, f"{path.name}: list these exercises in EXERCISE_CHECKERS: {unlisted}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_quizzes_and_group_tasks(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    quizzes = [c for c in nb.cells if c.cell_type == "code" and "quiz" in _tags(c)]
+    for cell in quizzes:
+        assert re.search(r"\b(quiz_\w+)\(None\)", cell.source), (
+            f"{path.name}: a quiz cell calls quiz_<name>(None) for the student to fill"
+        )
+    assert len(quizzes) >= MIN_QUIZZES.get(path.stem, 0), f"{path.name}: quizzes removed"
+    details = [
+        c
+        for c in nb.cells
+        if c.cell_type == "markdown" and "<summary>Model answer</summary>" in c.source
+    ]
+    for cell in details:
+        assert "<details>" in cell.source and "</details>" in cell.source
+    assert len(details) >= MIN_DISCUSSIONS.get(path.stem, 0), f"{path.name}: group tasks removed"
 
 
 def _prepared(path: Path, mode: str) -> tuple[nbformat.NotebookNode, list[int]]:

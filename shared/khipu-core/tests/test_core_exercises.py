@@ -105,3 +105,55 @@ def test_a_judge_can_be_any_function() -> None:
     check = kc.Checker("agent", judge, fallback="reference agent")
     assert check.evaluate(object()).message.startswith("✗ agent: the agent has no select_action")
     assert check(object()) == "reference agent"
+
+
+def _quiz() -> kc.Quiz:
+    return kc.choice_check(
+        "heads",
+        "Why several attention heads?",
+        ["fewer parameters", "each head can attend to a different relation", "it is causal"],
+        "b",
+        "each head has its own projections.",
+    )
+
+
+def test_a_quiz_accepts_the_right_option_and_explains(capsys: pytest.CaptureFixture[str]) -> None:
+    quiz = _quiz()
+    assert quiz("b") is True
+    assert quiz(" B ") is True
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["✓ heads: correct. each head has its own projections."] * 2
+    assert quiz.answers == ["b", " B "]
+
+
+def test_a_quiz_rejects_a_wrong_option_naming_the_answer(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    quiz = _quiz()
+    assert quiz("a") is False
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("✗ heads: not 'a' (fewer parameters); the answer is 'b'.")
+    assert "own projections" in line
+
+
+@pytest.mark.parametrize("bad", ["z", 3, ["b"], "bb"])
+def test_a_quiz_never_raises_on_an_answer_that_is_no_option(
+    bad: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    quiz = _quiz()
+    assert quiz(bad) is False
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("✗ heads:") and "is not one of the options 'a', 'b', 'c'" in line
+
+
+def test_an_unanswered_quiz_is_not_attempted(capsys: pytest.CaptureFixture[str]) -> None:
+    quiz = _quiz()
+    assert quiz(None) is False
+    assert "not attempted yet" in capsys.readouterr().out
+    assert quiz.answers == []
+    assert "(b) each head can attend" in quiz.describe()
+
+
+def test_a_quiz_whose_answer_is_no_option_is_refused() -> None:
+    with pytest.raises(ValueError, match="not one of the options"):
+        kc.choice_check("q", "?", ["x", "y"], "c", "")

@@ -34,6 +34,8 @@ from .exercises import (
     Case as Case,
     Checker as Checker,
     CheckResult as CheckResult,
+    Quiz as Quiz,
+    choice_check as choice_check,
     function_check as function_check,
     value_check as value_check,
 )

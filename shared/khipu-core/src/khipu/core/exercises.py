@@ -292,3 +292,92 @@ def value_check(
         return mismatch(expected, answer, rtol=rtol, atol=atol)
 
     return Checker(name, judge, expected, hint)
+
+
+@dataclasses.dataclass
+class Quiz:
+    """A multiple-choice question checked in the notebook.
+
+    The quiz cell reads ``quiz_heads(None)`` until the student replaces ``None`` by
+    an option's key; calling it prints one line (``✓``/``✗`` with the explanation,
+    or ``not attempted yet``), records the answer in :attr:`answers` and returns
+    whether it was right. It never raises, so "Run all" goes on.
+
+    Attributes:
+      name: the quiz, as the notebook names it.
+      question: the question (shown by :meth:`describe`).
+      options: option key (``"a"``, ``"b"``...) -> option text.
+      answer: the key of the right option.
+      explanation: why it is right, printed after any answer.
+      answers: every answer given so far, in order.
+    """
+
+    name: str
+    question: str
+    options: Mapping[str, str]
+    answer: str
+    explanation: str
+    answers: list[Any] = dataclasses.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.answer not in self.options:
+            raise ValueError(f"{self.name}: answer {self.answer!r} is not one of the options")
+
+    def evaluate(self, choice: Any) -> CheckResult:
+        """Judges ``choice`` without printing or recording it."""
+        if is_stub(choice):
+            return CheckResult(
+                self.name, "not_attempted", f"… {self.name}: {NOT_ATTEMPTED} (pick one option)"
+            )
+        key = choice.strip().lower() if isinstance(choice, str) else None
+        if key not in self.options:
+            keys = ", ".join(map(repr, self.options))
+            return CheckResult(
+                self.name,
+                "failed",
+                f"{FAIL_MARK} {self.name}: {describe(choice)} is not one of the options {keys}",
+            )
+        if key == self.answer:
+            return CheckResult(
+                self.name, "passed", f"{PASS_MARK} {self.name}: correct. {self.explanation}"
+            )
+        return CheckResult(
+            self.name,
+            "failed",
+            f"{FAIL_MARK} {self.name}: not {key!r} ({_short(self.options[str(key)], 80)}); "
+            f"the answer is {self.answer!r}. {self.explanation}",
+        )
+
+    def __call__(self, choice: Any) -> bool:
+        """Prints the verdict, records ``choice``; ``True`` when it was right."""
+        result = self.evaluate(choice)
+        if not is_stub(choice):
+            self.answers.append(choice)
+        print(result.message)
+        return result.passed
+
+    def describe(self) -> str:
+        """The question and its options, one per line."""
+        lines = [self.question, *(f"  ({k}) {v}" for k, v in self.options.items())]
+        return "\n".join(lines)
+
+
+def choice_check(
+    name: str,
+    question: str,
+    options: Mapping[str, str] | Sequence[str],
+    answer: str,
+    explanation: str,
+) -> Quiz:
+    """A multiple-choice quiz: ``options`` as a mapping, or a list keyed ``a``, ``b``...
+
+    Example:
+      >>> quiz = choice_check("heads", "Why several heads?", ["speed", "several relations"],
+      ...                     "b", "each head can attend to a different relation")
+      >>> quiz("b")
+      ✓ heads: correct. each head can attend to a different relation
+      True
+    """
+    if not isinstance(options, Mapping):
+        options = {chr(ord("a") + i): text for i, text in enumerate(options)}
+    return Quiz(name, question, dict(options), answer, explanation)
