@@ -76,7 +76,7 @@ def test_wheel_and_sdist_carry_licence_and_metadata(package, built) -> None:  # 
 
     assert meta["Author"] or meta["Author-email"], "no author"
     urls = dict(u.split(", ", 1) for u in meta.get_all("Project-URL") or [])
-    assert REQUIRED_URLS <= set(urls), f"missing project URLs: {REQUIRED_URLS - set(urls)}"
+    assert set(urls) >= REQUIRED_URLS, f"missing project URLs: {REQUIRED_URLS - set(urls)}"
     assert all(u.startswith("https://") for u in urls.values())
     # the changelog and source links point at this package's own folder in the repository
     folder = package.path.relative_to(ROOT).as_posix()
@@ -84,7 +84,7 @@ def test_wheel_and_sdist_carry_licence_and_metadata(package, built) -> None:  # 
     assert urls["Source"].endswith(f"/{folder}")
 
     classifiers = set(meta.get_all("Classifier") or [])
-    assert REQUIRED_CLASSIFIERS <= classifiers, REQUIRED_CLASSIFIERS - classifiers
+    assert classifiers >= REQUIRED_CLASSIFIERS, REQUIRED_CLASSIFIERS - classifiers
     unknown = classifiers - KNOWN_CLASSIFIERS
     assert not unknown, f"not PyPI classifiers: {unknown}"
     # the Python classifiers agree with Requires-Python
