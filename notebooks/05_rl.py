@@ -509,9 +509,15 @@ print(policy_gradient_loss(1, jnp.array([1.0, 2.0]), 10.0))  # 3.1326175 (float3
 #   episodes with their rewards-to-go (computed by **your** `rewards_to_go`,
 #   γ = 0.99), padded to a fixed size with a `mask`;
 # * `learn` averages your loss over the batch with `jax.vmap` and takes one
-#   Adam step. Before that it standardises the rewards-to-go (subtract the
-#   mean, divide by the standard deviation): a **baseline** that keeps the
-#   gradient unbiased and makes it far less noisy.
+#   Adam step. Before that it standardises the rewards-to-go of the batch
+#   (subtract their mean, divide by their standard deviation). This is
+#   **variance reduction and rescaling**, not an unbiased baseline: a baseline
+#   b(s_t) that does not depend on the action leaves the expected gradient
+#   unchanged, but the batch mean here is computed from the same episodes
+#   (including the action being scored), so it adds a small bias, and dividing
+#   by the standard deviation rescales every update (an adaptive step size).
+#   In exchange the gradient is far less noisy and its size no longer depends
+#   on how long the episodes are, which is why it is the usual trick.
 #
 # Both functions are compiled with `jax.jit` (`evaluation` is a Python bool,
 # hence `static_argnums`).
@@ -975,7 +981,8 @@ recording.figure
 #   `khipu rl train --algo ppo --jax-env --out runs/ppo`, then
 #   `khipu rl evaluate --checkpoint runs/ppo --episodes 100`.
 # - Replace the standardised rewards-to-go of REINFORCE by the raw ones (no
-#   baseline): how much slower does it learn?
+#   centring, no rescaling): how much slower does it learn? Then subtract
+#   only a learned state-value baseline b(s_t) (unbiased) and compare.
 # - In your DQN, store `terminated or truncated` as the terminal flag: what
 #   happens to the Q-values near the 500-step limit?
 # - Try `Acrobot-v1`, or `LunarLander-v3` with `gymnasium[box2d]`.

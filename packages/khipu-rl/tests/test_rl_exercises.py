@@ -104,6 +104,11 @@ def learn_perturbs(key: Any, params: Any, best: float, average: float) -> Any:
     return RandomPolicySearchParams(current, new_best), best
 
 
+def learn_tie_replaces(key: Any, params: Any, best: float, average: float) -> Any:
+    new_best, best = (params.current, average) if average >= best else (params.best, best)
+    return RandomPolicySearchParams(ex.random_weights(key, params.current.shape), new_best), best
+
+
 def log_prob_no_log(p: Any, r: Any) -> Any:
     return jnp.asarray(p) * jnp.asarray(r)
 
@@ -220,6 +225,15 @@ def qloss_no_mask(q: Any, a: Any, r: Any, term: Any, nq: Any, gamma: float) -> A
 
 def qloss_not_squared(q: Any, a: Any, r: Any, term: Any, nq: Any, gamma: float) -> Any:
     return ex.bellman_target(r, term, nq, gamma) - q[a]
+
+
+def qloss_no_stop_gradient(q: Any, a: Any, r: Any, term: Any, nq: Any, gamma: float) -> Any:
+    return (q[a] - ex.bellman_target(r, term, nq, gamma)) ** 2  # the target moves too
+
+
+def qloss_stops_the_prediction(q: Any, a: Any, r: Any, term: Any, nq: Any, gamma: float) -> Any:
+    target = jax.lax.stop_gradient(ex.bellman_target(r, term, nq, gamma))
+    return (jax.lax.stop_gradient(q[a]) - target) ** 2 + 0.0 * jnp.sum(q)  # nothing learns
 
 
 def random_off_by_one(key: Any, n: int) -> Any:
@@ -350,7 +364,7 @@ CASES: list[
         ex.check_random_search_learn,
         ex.random_search_learn,
         [],
-        [learn_always_replaces, learn_keeps_current, learn_perturbs],
+        [learn_always_replaces, learn_keeps_current, learn_perturbs, learn_tie_replaces],
     ),
     (
         ex.check_weighted_log_prob,
@@ -393,7 +407,13 @@ CASES: list[
         ex.check_q_learning_loss,
         ex.q_learning_loss,
         [],
-        [qloss_max, qloss_no_mask, qloss_not_squared],
+        [
+            qloss_max,
+            qloss_no_mask,
+            qloss_not_squared,
+            qloss_no_stop_gradient,
+            qloss_stops_the_prediction,
+        ],
     ),
     (
         ex.check_random_action,
@@ -455,6 +475,30 @@ def test_stub_is_not_attempted(
         assert result.status == "not_attempted", result.message
     assert checker(_stub) is reference
     assert "not attempted" in capsys.readouterr().out
+
+
+def test_q_learning_loss_without_stop_gradient_is_rejected_by_its_gradient() -> None:
+    # same values as the reference: only the gradient w.r.t. next_q_values tells them apart
+    args = (jnp.asarray([1.0, 2.0]), 0, 1.0, 0.0, jnp.asarray([1.0, 3.0]), 0.9)
+    assert float(qloss_no_stop_gradient(*args)) == pytest.approx(float(ex.q_learning_loss(*args)))
+    grad_next = jax.grad(lambda nq: qloss_no_stop_gradient(*args[:4], nq, args[5]))(args[4])
+    assert float(jnp.abs(grad_next).max()) > 0
+    result = ex.check_q_learning_loss.evaluate(qloss_no_stop_gradient)
+    assert result.status == "failed" and "next_q_values" in result.message
+    result = ex.check_q_learning_loss.evaluate(qloss_stops_the_prediction)
+    assert result.status == "failed" and "q_values" in result.message
+
+
+def test_random_search_learn_tie_keeps_the_best() -> None:
+    params = RandomPolicySearchParams(np.ones(4, np.float32), np.full(4, 2.0, np.float32))
+    key = jax.random.key(3)
+    new, best = ex.random_search_learn(key, params, 11.0, 11.0)
+    np.testing.assert_array_equal(np.asarray(new.best), params.best)
+    assert best == 11.0
+    tie_new, _ = learn_tie_replaces(key, params, 11.0, 11.0)  # >= instead of >
+    assert not np.array_equal(np.asarray(tie_new.best), params.best)
+    result = ex.check_random_search_learn.evaluate(learn_tie_replaces)
+    assert result.status == "failed" and "tie" in result.message
 
 
 def test_the_practicals_values() -> None:

@@ -502,6 +502,10 @@ def _learn_cases() -> list[Case]:
         ),
         Case("the candidate beats the best (12 > 11)", (jax.random.key(1), params, 11.0, 12.0)),
         Case("the candidate is worse (5 < 11)", (jax.random.key(2), params, 11.0, 5.0)),
+        Case(
+            "a tie (11 = 11): only a strictly better candidate replaces the best",
+            (jax.random.key(3), params, 11.0, 11.0),
+        ),
     ]
 
 
@@ -527,9 +531,9 @@ check_random_search_learn = function_check(
     random_search_learn,
     _learn_cases,
     hint=(
-        "if average_return > learner_state: best, learner_state = params.current, "
-        "average_return; then current = random_weights(key, params.current.shape) "
-        "(a fresh draw, not a perturbation)"
+        "if average_return > learner_state (strictly: a tie keeps the best): best, "
+        "learner_state = params.current, average_return; then current = "
+        "random_weights(key, params.current.shape) (a fresh draw, not a perturbation)"
     ),
     compare=_learn_compare,
 )
@@ -718,16 +722,58 @@ def _qloss_cases() -> list[Case]:
     ]
 
 
+_QLOSS_HINT = (
+    "squared_error(q_values[action], jax.lax.stop_gradient(bellman_target(reward, "
+    "terminated, next_q_values, gamma)))"
+)
+
+
+def _qloss_grads(fn: Any, case: Case) -> tuple[jax.Array, jax.Array]:
+    """Gradients of ``fn``'s loss on ``case`` w.r.t. ``q_values`` and ``next_q_values``."""
+    q, action, reward, terminated, next_q, gamma = case.args
+
+    def loss(q_: jax.Array, next_q_: jax.Array) -> jax.Array:
+        return jnp.asarray(fn(q_, action, reward, terminated, next_q_, gamma)).sum()
+
+    g_q, g_next = jax.grad(loss, argnums=(0, 1))(jnp.asarray(q), jnp.asarray(next_q))
+    return g_q, g_next
+
+
+def _qloss_gradient_check(base: Checker) -> Checker:
+    """``base`` plus: the target is held fixed. The gradient of the loss with respect to
+    ``next_q_values`` must be zero (``jax.lax.stop_gradient`` on the Bellman target), and
+    the gradient with respect to ``q_values`` must be the reference's (the prediction
+    is what learns)."""
+
+    def judge(student: Any) -> str | None:
+        if (why := base.judge(student)) is not None:
+            return why
+        for case in _qloss_cases():
+            try:
+                g_q, g_next = _qloss_grads(student, case)
+            except (NotImplementedError, NotAttempted):
+                raise
+            except Exception as exc:
+                return f"on {case.label}, jax.grad of the loss raised {type(exc).__name__}"
+            if np.any(np.abs(np.asarray(g_next)) > 1e-6):
+                return (
+                    f"on {case.label}: the gradient with respect to next_q_values is "
+                    f"{describe(np.asarray(g_next))}, expected zeros (the target must not move "
+                    "with the network's own estimate)"
+                )
+            ref_q, _ = _qloss_grads(q_learning_loss, case)
+            if (why := mismatch(np.asarray(ref_q), np.asarray(g_q), rtol=1e-4)) is not None:
+                return f"on {case.label}, the gradient with respect to q_values: {why}"
+        return None
+
+    return Checker(base.name, judge, base.fallback, base.hint)
+
+
 check_q_learning_loss = _jit_check(
-    function_check(
-        "q_learning_loss",
-        q_learning_loss,
-        _qloss_cases,
-        hint=(
-            "squared_error(q_values[action], jax.lax.stop_gradient(bellman_target(reward, "
-            "terminated, next_q_values, gamma)))"
-        ),
-        rtol=1e-4,
+    _qloss_gradient_check(
+        function_check(
+            "q_learning_loss", q_learning_loss, _qloss_cases, hint=_QLOSS_HINT, rtol=1e-4
+        )
     ),
     q_learning_loss,
     Case("jit", (_f32([1.0, 2.0]), 0, 1.0, 0.0, _f32([1.0, 3.0]), 0.99)),
