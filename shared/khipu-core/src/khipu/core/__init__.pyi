@@ -73,6 +73,12 @@ from .rundir import (
     write_json as write_json,
     write_metrics as write_metrics,
 )
+from .textfile import (
+    check_input_file as check_input_file,
+    decode_text as decode_text,
+    read_lines as read_lines,
+    read_text as read_text,
+)
 from .timing import (
     time_call as time_call,
 )

@@ -261,6 +261,13 @@ def _run_command(func: Command, args: argparse.Namespace) -> int:
     except MemoryError:
         print("khipu: error: out of memory; try smaller settings", file=sys.stderr)
         return 1
+    except UnicodeDecodeError as exc:  # a reader that skipped khipu.core.read_text
+        print(
+            f"khipu: error: an input is not UTF-8 text: byte offset {exc.start} "
+            f"({_one_line(exc.reason)})",
+            file=sys.stderr,
+        )
+        return 1
     except OSError as exc:
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
         print(f"khipu: error: {_one_line(exc.strerror or str(exc))}{where}", file=sys.stderr)
