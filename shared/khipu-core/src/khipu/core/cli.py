@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK  (shell completion: eval "$(register-python-argcomplete khipu)")
 """The ``khipu`` command.
 
 Each installed practical registers its subcommands through the entry-point
@@ -40,7 +41,8 @@ def _describe(ep: metadata.EntryPoint) -> tuple[str, str, str]:
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose usage errors are one line (``prog: error: ...``), exit 2."""
+    """An ``ArgumentParser`` whose usage errors are one line (``prog: error: ...``), exit 2,
+    pointing to the help of the (sub)command that was given (``khipu gnn train --help``)."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -158,6 +160,12 @@ def add_run_arguments(
     if resume:
         group.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also write TensorBoard event files into OUT/tensorboard "
+        "(pip install 'khipu-core[tensorboard]')",
+    )
 
 
 def start_run(
@@ -166,7 +174,8 @@ def start_run(
     """Opens ``args.out`` as this command's run folder; returns the folder to write into.
 
     Call it once every argument, file and dataset has been validated. It writes
-    ``config.json`` with every argument (+ ``extra``), marks the folder as a
+    ``config.json`` with every argument (+ ``extra``: the values a command resolved
+    from a ``None`` default belong there), marks the folder as a
     khipu run and locks it (see :func:`khipu.core.rundir.open_run`). With
     ``--overwrite`` the returned folder is a staging folder that replaces the
     previous run only when the command succeeds; with ``--resume`` the saved
@@ -180,6 +189,7 @@ def start_run(
         resume=resume,
         config={**config, **extra},
         resume_may_differ=resume_may_differ,
+        tensorboard=bool(getattr(args, "tensorboard", False)),
     )
 
 
@@ -197,12 +207,50 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def versions_text() -> str:
+    """``khipu --version``: khipu-core's version and every installed practical's."""
+    lines = [f"khipu-core {__version__}"]
+    for topic, ep in installed_practicals().items():
+        name, version, _ = _describe(ep)
+        lines.append(f"{name} {version} (khipu {topic})")
+    return "\n".join(lines)
+
+
+class _VersionsAction(argparse.Action):
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        kwargs.setdefault("help", "show the versions of khipu-core and every installed practical")
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        print(versions_text())
+        parser.exit(0)
+
+
+def _mark_usage_parsers(parser: argparse.ArgumentParser) -> None:
+    """Every (sub)parser records itself as ``_usage_parser``: the innermost one given wins,
+    so that an unknown option is reported with that subcommand's help."""
+    parser.set_defaults(_usage_parser=parser)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in set(action.choices.values()):
+                _mark_usage_parsers(sub)
+
+
+def _autocomplete(parser: argparse.ArgumentParser) -> None:
+    """Shell completion through argcomplete (a no-op unless the shell asks for it)."""
+    try:
+        import argcomplete
+    except ImportError:  # pragma: no cover - argcomplete is a dependency of khipu-core
+        return
+    argcomplete.autocomplete(parser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``khipu`` parser with every installed practical's subcommands."""
     parser = ArgumentParser(
         prog="khipu", description="The Khipu deep-learning practicals, as commands."
     )
-    parser.add_argument("--version", action="version", version=f"khipu-core {__version__}")
+    parser.add_argument("--version", action=_VersionsAction)
     topics = parser.add_subparsers(title="practicals", metavar="<topic>", dest="topic")
     listing = topics.add_parser("list", help="list the installed practicals and their versions")
     listing.set_defaults(func=_cmd_list)
@@ -216,13 +264,19 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         register(sub)
         sub.set_defaults(_topic_parser=sub)
+    _mark_usage_parsers(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``khipu`` command; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    _autocomplete(parser)
+    args, unknown = parser.parse_known_args(argv)
+    usage_parser: argparse.ArgumentParser = getattr(args, "_usage_parser", parser)
+    if unknown:
+        usage_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    del args._usage_parser
     func: Command | None = getattr(args, "func", None)
     if func is None:
         topic_parser: argparse.ArgumentParser = getattr(args, "_topic_parser", parser)

@@ -6,14 +6,15 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from khipu.core.errors import KhipuError
+from khipu.core.errors import KhipuError, import_optional
 
 try:
     import fcntl
@@ -22,12 +23,15 @@ except ImportError:  # pragma: no cover - Windows: no advisory lock
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
+HISTORY_FILE = "history.jsonl"
+TENSORBOARD_DIR = "tensorboard"
 MANIFEST_FILE = ".khipu-run.json"
 LOCK_FILE = ".khipu-lock"
 _OWN_FILES = frozenset({MANIFEST_FILE, LOCK_FILE})
+_REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _THIRD_PARTY = ("jax", "jaxlib", "optax", "dm-haiku", "numpy")
 # Settings that never define a run: --resume may change them.
-_OPERATIONAL = frozenset({"out", "resume", "overwrite", "no_progress", "versions"})
+_OPERATIONAL = frozenset({"out", "resume", "overwrite", "no_progress", "versions", "tensorboard"})
 
 
 def _read_umask() -> int:
@@ -74,13 +78,37 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         _ACTIVE.record(path)
 
 
-def package_versions() -> dict[str, str]:
-    """Versions of Python, the installed khipu distributions and the core JAX stack."""
+def package_versions(topic: str | None = None) -> dict[str, str]:
+    """Versions of Python, the installed khipu distributions, the core JAX stack and
+    every installed library that khipu-core and the practical declare (including its
+    extras that are installed: jraph, gymnasium, gensim, networkx, tensorflow-datasets...).
+
+    Args:
+      topic: the practical whose dependencies are listed (``"gnn"``); ``None``: those of
+        every installed khipu distribution.
+    """
     versions = {"python": platform.python_version()}
+    khipu: dict[str, metadata.Distribution] = {}
     for dist in metadata.distributions():
-        name = dist.metadata["Name"]
-        if name and (name.lower().startswith("khipu-") or name.lower() in _THIRD_PARTY):
-            versions[name.lower()] = dist.version
+        name = (dist.metadata["Name"] or "").lower()
+        if name.startswith("khipu-"):
+            khipu[name] = dist
+            versions[name] = dist.version
+        elif name in _THIRD_PARTY:
+            versions[name] = dist.version
+    wanted = {"khipu-core", f"khipu-{topic}"} if topic else set(khipu)
+    for name in sorted(wanted & set(khipu)):
+        for text in khipu[name].requires or []:
+            match = _REQUIREMENT_NAME.match(text)
+            if match is None:  # pragma: no cover - metadata written by hatchling
+                continue
+            dep = re.sub(r"[-_.]+", "-", match.group(0)).lower()
+            if dep.startswith("khipu-") or dep in versions:
+                continue
+            try:
+                versions[dep] = metadata.version(dep)
+            except metadata.PackageNotFoundError:
+                continue  # an extra that is not installed
     return dict(sorted(versions.items()))
 
 
@@ -159,6 +187,7 @@ class _Run:
         self.fresh = fresh
         self.created = created  # the outermost folder open_run created, if any
         self.files: set[str] = set(read_manifest(write_dir) or ())
+        self.tensorboard: Any = None  # a tensorboardX SummaryWriter with --tensorboard
 
     def record(self, path: Path) -> None:
         try:
@@ -187,6 +216,9 @@ class _Run:
     def finish(self, ok: bool) -> None:
         """Records what the command wrote; on success swaps a staged run in, on
         failure discards it (the previous run stays exactly as it was)."""
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+            self.tensorboard = None
         if self.staged:
             if ok:
                 self._collect()
@@ -255,6 +287,7 @@ def open_run(
     resume: bool = False,
     config: Mapping[str, Any] | None = None,
     resume_may_differ: tuple[str, ...] = (),
+    tensorboard: bool = False,
 ) -> Path:
     """Opens the run folder ``out`` for the current command and returns where to write.
 
@@ -268,6 +301,11 @@ def open_run(
       and swapped in by :func:`finish_run` when the command succeeds; when it
       fails the previous run is left exactly as it was.
     - One command at a time: a second command on a locked ``out`` fails.
+    - ``tensorboard``: :func:`log_epoch` also writes TensorBoard event files
+      into ``out/tensorboard`` (needs ``pip install 'khipu-core[tensorboard]'``).
+
+    ``config.json`` records ``config`` and :func:`package_versions` of the
+    practical named by ``config["topic"]``.
 
     Call it only once every argument and input has been validated.
 
@@ -275,6 +313,11 @@ def open_run(
       KhipuError: any of the refusals above.
     """
     global _ACTIVE
+    writer_class = None
+    if tensorboard:  # checked before anything is written
+        writer_class = import_optional(
+            "tensorboardX", install="khipu-core[tensorboard]"
+        ).SummaryWriter
     if _ACTIVE is not None:
         finish_run(ok=True)
     path = Path(out)
@@ -313,7 +356,9 @@ def open_run(
         raise KhipuError(f"could not create {path}: {exc.strerror or exc}") from exc
     lock = _Lock(path)
     try:
-        body = {**_jsonable(dict(config or {})), "versions": package_versions()}
+        topic = (config or {}).get("topic")
+        versions = package_versions(topic if isinstance(topic, str) else None)
+        body = {**_jsonable(dict(config or {})), "versions": versions}
         if resume:
             saved = read_json(path / CONFIG_FILE) if (path / CONFIG_FILE).is_file() else {}
             ignore = set(_OPERATIONAL) | set(resume_may_differ)
@@ -323,6 +368,7 @@ def open_run(
                     f"{'; '.join(diffs[:4])}; use another --out or --overwrite"
                 )
             _ACTIVE = _Run(path, path, lock, staged=False, fresh=False)
+            _open_tensorboard(_ACTIVE, writer_class)
             if config is not None and _differences(saved, body, set(_OPERATIONAL)):
                 write_json(path / CONFIG_FILE, body)  # recorded in the manifest as it is written
             return path
@@ -335,6 +381,7 @@ def open_run(
             run = _Run(path, path, lock, staged=False, fresh=True, created=created)
         run.write_manifest()
         _ACTIVE = run
+        _open_tensorboard(run, writer_class)
         if config is not None:
             write_json(run.write_dir / CONFIG_FILE, body)
         return run.write_dir
@@ -344,6 +391,81 @@ def open_run(
         else:
             lock.release(remove=lock.created)
         raise
+
+
+def _open_tensorboard(run: _Run, writer_class: Any) -> None:
+    if writer_class is not None:
+        run.tensorboard = writer_class(logdir=str(run.write_dir / TENSORBOARD_DIR))
+
+
+def active_run_dir() -> Path | None:
+    """The folder the open run writes into (``None``: no run is open)."""
+    return None if _ACTIVE is None else _ACTIVE.write_dir
+
+
+def log_epoch(row: Mapping[str, float], *, step: int | None = None) -> None:
+    """Appends one epoch's metrics to the open run's ``history.jsonl`` (one JSON
+    object per line, flushed to disk before it returns, so that a killed run keeps
+    every epoch it logged) and, with ``--tensorboard``, to its TensorBoard events.
+    Does nothing when no run is open (``fit()`` from a notebook).
+
+    Args:
+      row: metric name -> value; ``"epoch"`` (if present) is the TensorBoard step.
+      step: the TensorBoard step (default ``row["epoch"]``).
+    """
+    run = _ACTIVE
+    if run is None:
+        return
+    clean = {str(k): _finite_or_none(v) for k, v in row.items()}
+    path = run.write_dir / HISTORY_FILE
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(clean, sort_keys=True) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:
+        raise KhipuError(f"could not write {path}: {exc.strerror or exc}") from exc
+    run.record(path)
+    if run.tensorboard is not None:
+        at = step if step is not None else int(row.get("epoch", 0))
+        for name, value in clean.items():
+            if name != "epoch" and value is not None:
+                run.tensorboard.add_scalar(name, value, at)
+        run.tensorboard.flush()
+
+
+def restart_history(rows: Sequence[Mapping[str, Any]]) -> None:
+    """Rewrites the open run's ``history.jsonl`` to hold exactly ``rows`` (the epochs a
+    resumed ``fit()`` restored from its checkpoint), dropping lines logged after it."""
+    run = _ACTIVE
+    if run is None:
+        return
+    lines = [
+        json.dumps({str(k): _finite_or_none(v) for k, v in r.items()}, sort_keys=True) for r in rows
+    ]
+    atomic_write_bytes(
+        run.write_dir / HISTORY_FILE, "".join(f"{line}\n" for line in lines).encode()
+    )
+
+
+def read_history(folder: str | Path) -> list[dict[str, Any]]:
+    """The rows of ``folder/history.jsonl``; a torn last line (a killed write) is skipped."""
+    path = Path(folder) / HISTORY_FILE
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def _finite_or_none(value: Any) -> Any:
+    if hasattr(value, "item") and getattr(value, "size", 1) == 1:
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def finish_run(*, ok: bool) -> None:

@@ -25,7 +25,7 @@ from khipu.core.data import Arrays, batches, num_batches, num_examples
 from khipu.core.errors import CheckpointError, KhipuError, NonFiniteLossError
 from khipu.core.parallel import check_batch_size, data_mesh, replicate, shard_batch
 from khipu.core.random import PRNGKey, as_key
-from khipu.core.rundir import package_versions
+from khipu.core.rundir import log_epoch, package_versions, restart_history
 from tqdm.auto import tqdm
 
 Params = Any
@@ -270,6 +270,8 @@ def fit(
             raise CheckpointError(
                 f"checkpoint {ckpt} lacks the training history needed to resume ({exc})"
             ) from None
+    if resume:
+        restart_history(rows)  # the run folder's history.jsonl = the restored epochs
     state = replicate(state, mesh)
 
     bar = tqdm(
@@ -335,6 +337,7 @@ def fit(
                         "versions": versions,
                     },
                 )
+            log_epoch(row)  # streams to the open run's history.jsonl (and --tensorboard)
             if on_epoch_end is not None:
                 on_epoch_end(epoch, row)
     finally:
