@@ -3,9 +3,12 @@
 The format is NumPy's zip of ``.npy`` arrays, read with ``allow_pickle=False``,
 so loading a file never executes code. Leaves are stored under their pytree
 path (``jax.tree_util.keystr``); typed PRNG keys are stored as their raw key
-data and re-wrapped on restore. Writes go to a temporary file in the same
-folder, are flushed to disk, then renamed over the target: a killed process
-leaves either the old checkpoint or the new one, never half of one.
+data and re-wrapped on restore; the extended float types of ``ml_dtypes``
+(``bfloat16``, ``float8_*``, ``int4``...), which ``.npy`` cannot describe, are
+stored as unsigned integers of the same width and viewed back on restore.
+Writes go to a temporary file in the same folder, are flushed to disk, then
+renamed over the target: a killed process leaves either the old checkpoint or
+the new one, never half of one.
 """
 
 from __future__ import annotations
@@ -21,12 +24,37 @@ from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
+import ml_dtypes
 import numpy as np
 from khipu.core.errors import CheckpointError
 from khipu.core.rundir import atomic_write_bytes
 
 T = TypeVar("T")
 _META = "__khipu_metadata__"
+
+
+def _ml_dtype(name: str) -> np.dtype[Any] | None:
+    """The ``ml_dtypes`` type called ``name`` (``bfloat16``...), if there is one."""
+    kind = getattr(ml_dtypes, name, None)
+    if not isinstance(kind, type):
+        return None
+    try:
+        dtype = np.dtype(kind)
+    except TypeError:
+        return None
+    return dtype if dtype.name == name and dtype.isbuiltin == 2 else None  # 2: user-defined
+
+
+def _storable(name: str, leaf: Any) -> tuple[np.ndarray, str | None]:
+    """The array written for a leaf, and the ml_dtypes type it must be viewed as."""
+    array = np.asarray(leaf)
+    if _ml_dtype(array.dtype.name) is not None:
+        return array.view(np.dtype(f"uint{8 * array.dtype.itemsize}")), array.dtype.name
+    if array.dtype.kind in "biufc":
+        return array, None
+    raise CheckpointError(
+        f"cannot save checkpoint entry {name}: dtype {array.dtype} is not a number type"
+    )
 
 
 def _is_key(x: Any) -> bool:
@@ -43,6 +71,10 @@ def save_checkpoint(path: str | Path, tree: Any, metadata: Mapping[str, Any] | N
 
     Returns:
       The path written.
+
+    Raises:
+      CheckpointError: a leaf is not numeric (strings, objects...) or the metadata
+        is not JSON-serialisable; nothing is written.
     """
     path = Path(path)
     if path.suffix != ".npz":
@@ -50,13 +82,18 @@ def save_checkpoint(path: str | Path, tree: Any, metadata: Mapping[str, Any] | N
     leaves_with_path, _ = jax.tree_util.tree_flatten_with_path(tree)
     arrays: dict[str, np.ndarray] = {}
     key_leaves: list[str] = []
+    viewed: dict[str, str] = {}
     for key_path, leaf in leaves_with_path:
         name = jax.tree_util.keystr(key_path) or "<root>"
         if _is_key(leaf):
             key_leaves.append(name)
             leaf = jax.random.key_data(leaf)
-        arrays[name] = np.asarray(leaf)
+        arrays[name], ml_name = _storable(name, leaf)
+        if ml_name is not None:
+            viewed[name] = ml_name
     meta = {"metadata": dict(metadata or {}), "prng_key_leaves": key_leaves}
+    if viewed:
+        meta["ml_dtypes"] = viewed
     try:
         meta_bytes = json.dumps(meta, sort_keys=True).encode()
     except TypeError as exc:
@@ -158,6 +195,18 @@ def _read(
         meta = json.loads(arrays.pop(_META).tobytes().decode())
         if not isinstance(meta, dict) or not isinstance(meta.get("metadata", {}), dict):
             raise ValueError("metadata is not a JSON object")
+        viewed = meta.get("ml_dtypes", {})
+        if not isinstance(viewed, dict):
+            raise ValueError("ml_dtypes is not a JSON object")
+        for name, type_name in viewed.items():
+            ml_type = _ml_dtype(str(type_name))
+            if name not in arrays:
+                continue
+            if ml_type is None or ml_type.itemsize != arrays[name].dtype.itemsize:
+                raise CheckpointError(
+                    f"checkpoint {path}: entry {name} claims the unknown type {type_name!r}"
+                )
+            arrays[name] = arrays[name].view(ml_type)
     except CheckpointError:
         raise
     except (
