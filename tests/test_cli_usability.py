@@ -91,6 +91,17 @@ def test_the_entry_point_module_is_marked_for_argcomplete() -> None:
     assert "PYTHON_ARGCOMPLETE_OK" in Path(cli.__file__).read_text()[:1024]
 
 
+def test_real_gymnasium_registry() -> None:
+    import khipu.core as kc
+
+    rl_envs = pytest.importorskip("khipu.rl.envs")
+    with pytest.raises(kc.UnknownNameError) as info:
+        rl_envs.make_env("CartPol-v1")
+    message = str(info.value)
+    assert "did you mean CartPole-v1" in message
+    assert len(message) < 200 and "\n" not in message
+
+
 @pytest.mark.slow
 def test_gnn_config_records_resolved_defaults_and_library_versions(tmp_path: Path) -> None:
     pytest.importorskip("khipu.gnn")

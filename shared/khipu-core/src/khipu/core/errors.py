@@ -28,13 +28,34 @@ class DatasetNotAvailableError(KhipuError):
 
 
 class UnknownNameError(KhipuError):
-    """A name (dataset, model, optimizer, test...) that is not registered."""
+    """A name (dataset, model, optimizer, test...) that is not registered.
+
+    The message lists the available names, or, when there are more than
+    :attr:`MAX_LISTED` (gymnasium's registry), the closest ones to ``name``.
+    """
+
+    MAX_LISTED = 20
 
     def __init__(self, kind: str, name: str, available: list[str] | tuple[str, ...]) -> None:
         self.kind = kind
         self.name = name
         self.available = tuple(sorted(available))
-        super().__init__(f"unknown {kind} {name!r}; available: {', '.join(self.available)}")
+        if len(self.available) <= self.MAX_LISTED:
+            listed = f"available: {', '.join(self.available)}"
+        else:
+            closest = closest_names(name, self.available)
+            listed = f"did you mean {', '.join(closest)}? " if closest else ""
+            listed += f"({len(self.available)} available)"
+        super().__init__(f"unknown {kind} {name!r}; {listed}")
+
+
+def closest_names(name: str, candidates: tuple[str, ...] | list[str], n: int = 3) -> list[str]:
+    """Up to ``n`` of ``candidates`` closest to ``name`` (ignoring case), best first."""
+    import difflib
+
+    by_lower = {c.lower(): c for c in candidates}
+    found = difflib.get_close_matches(name.lower(), list(by_lower), n=n, cutoff=0.7)
+    return [by_lower[f] for f in found]
 
 
 class MissingDependencyError(KhipuError):
