@@ -17,6 +17,7 @@ from khipu.gnn.graphs import NORMALIZATIONS, add_self_edges, edge_normalization,
 
 Activation = Callable[[jax.Array], jax.Array]
 READOUTS: tuple[str, ...] = ("sum", "mean", "max")
+ATTENTIONS: tuple[str, ...] = ("pair", "sender")
 
 
 def add_bias(x: jax.Array, bias: jax.Array) -> jax.Array:
@@ -55,7 +56,14 @@ def gcn_propagate(
     normalization: str = "symmetric",
     self_edges: bool = True,
 ) -> jax.Array:
-    """Normalised aggregation ``D^-1/2 (A+I) D^-1/2 X`` (or ``D^-1 (A+I) X``) of ``[N, F]``."""
+    """Normalised aggregation of node features ``[N, F]`` over incoming edges.
+
+    With ``A[s, r] = 1`` for an edge ``s -> r`` (row = sender) and ``Â = A + I`` (with
+    ``self_edges``), degrees counted on ``Â``: ``"symmetric"`` is
+    ``D_in^-1/2 Âᵀ D_out^-1/2 X`` (for an undirected graph ``D^-1/2 Â D^-1/2 X``),
+    ``"random_walk"`` is ``D_in^-1 Âᵀ X`` (the mean over in-neighbours) and ``"none"``
+    is ``Âᵀ X``.
+    """
     if normalization not in NORMALIZATIONS:
         raise KhipuError(
             f"unknown normalization {normalization!r}; available: {', '.join(NORMALIZATIONS)}"
@@ -68,7 +76,9 @@ def gcn_propagate(
 
 
 class GCNLayer(hk.Module):
-    """Graph convolution (Kipf & Welling): ``act(norm(A+I) X W + b)``.
+    """Graph convolution (Kipf & Welling): ``act(D_in^-1/2 Âᵀ D_out^-1/2 X W + b)``.
+
+    ``Â = A + I`` with ``A[s, r] = 1`` per edge ``s -> r`` (see :func:`gcn_propagate`).
 
     The linear map is applied first (as in ``jraph.GraphConvolution``), then the
     normalised aggregation over receivers.
@@ -113,6 +123,10 @@ class GATLayer(hk.Module):
     ``LeakyReLU(a_s . z_s + a_r . z_r)`` (equal to a linear map of the concatenated sender
     and receiver features); weights are a softmax over each receiver's incoming edges and
     the output is the weighted sum of ``z_s``. Heads are concatenated (or averaged).
+
+    ``attention="sender"`` drops the receiver term (the Indaba practical's task 6): the
+    logit ``LeakyReLU(a_s . z_s)`` depends on the sender only, so every receiver ranks its
+    neighbours in the same global order.
     """
 
     def __init__(
@@ -124,9 +138,13 @@ class GATLayer(hk.Module):
         self_edges: bool = True,
         negative_slope: float = 0.2,
         activation: Activation | None = None,
+        attention: str = "pair",
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)
+        if attention not in ATTENTIONS:
+            raise KhipuError(f"unknown attention {attention!r}; available: {', '.join(ATTENTIONS)}")
+        self.attention_kind = attention
         self.out_features = out_features
         self.num_heads = num_heads
         self.concat_heads = concat_heads
@@ -144,8 +162,10 @@ class GATLayer(hk.Module):
         z = hk.Linear(h * f, with_bias=False)(x).reshape(n, h, f)
         init = hk.initializers.VarianceScaling(1.0, "fan_avg", "uniform")
         a_s = hk.get_parameter("attention_sender", [h, f], init=init)
-        a_r = hk.get_parameter("attention_receiver", [h, f], init=init)
-        logits = jnp.einsum("nhf,hf->nh", z, a_s)[s] + jnp.einsum("nhf,hf->nh", z, a_r)[r]
+        logits = jnp.einsum("nhf,hf->nh", z, a_s)[s]
+        if self.attention_kind == "pair":
+            a_r = hk.get_parameter("attention_receiver", [h, f], init=init)
+            logits = logits + jnp.einsum("nhf,hf->nh", z, a_r)[r]
         logits = jax.nn.leaky_relu(logits, self.negative_slope)
         weights = jraph.segment_softmax(logits, r, n)
         return g, z, weights
@@ -224,6 +244,28 @@ def readout(nodes: jax.Array, n_node: jax.Array, kind: str = "sum") -> jax.Array
 
 
 # --- graph filters (the 2023 practical) ------------------------------------------
+
+
+def diffusion_sequence(x: jax.Array, shift: jax.Array, num_steps: int) -> jax.Array:
+    """The diffusion sequence ``U_k = S^k X``, ``k = 0 .. K-1``: ``U_0 = X``, ``U_k = S U_{k-1}``.
+
+    Row ``i`` of ``S U`` is ``sum_j S[i, j] U[j]``: node ``i`` gathers from the nodes ``j``
+    with ``S[i, j] != 0``, so ``U_k[i]`` depends only on nodes within ``k`` hops (locality).
+
+    Args:
+      x: ``[..., N, G]`` graph signals.
+      shift: ``[N, N]`` graph shift operator ``S``.
+      num_steps: ``K >= 1``, the number of terms.
+
+    Returns:
+      ``[K, ..., N, G]``.
+    """
+    if num_steps < 1:
+        raise KhipuError(f"a diffusion sequence needs at least one term, got {num_steps}")
+    terms = [x]
+    for _ in range(1, num_steps):
+        terms.append(jnp.einsum("nm,...mg->...ng", shift, terms[-1]))
+    return jnp.stack(terms)
 
 
 def graph_filter(
