@@ -59,6 +59,20 @@ from .lm import (
     rank_fillers as rank_fillers,
     shared_pll as shared_pll,
 )
+from .metrics import (
+    ConstantInputError as ConstantInputError,
+    UnstableRatioError as UnstableRatioError,
+    bias_subspace as bias_subspace,
+    ect as ect,
+    indirect_bias as indirect_bias,
+    mac as mac,
+    relation_vector as relation_vector,
+    ripa as ripa,
+    rnd as rnd,
+    rnd_pairwise as rnd_pairwise,
+    rnsb as rnsb,
+    weat_d as weat_d,
+)
 from .plots import (
     plot_explained_variance as plot_explained_variance,
     plot_pairs as plot_pairs,
@@ -67,10 +81,24 @@ from .plots import (
     plot_sweep as plot_sweep,
     plot_weat as plot_weat,
 )
+from .query import (
+    METRICS as METRICS,
+    GroupMetrics as GroupMetrics,
+    QueryMetrics as QueryMetrics,
+    Ranking as Ranking,
+    group_metrics as group_metrics,
+    matched_pairs as matched_pairs,
+    query_metrics as query_metrics,
+    rank_embeddings as rank_embeddings,
+)
 from .sentences import (
     MeanWordVectorEncoder as MeanWordVectorEncoder,
     SentenceEncoder as SentenceEncoder,
     seat as seat,
+)
+from .uncertainty import (
+    BootstrapCI as BootstrapCI,
+    bootstrap_ci as bootstrap_ci,
 )
 from .weat import (
     PermutationTest as PermutationTest,

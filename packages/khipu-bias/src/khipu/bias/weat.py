@@ -33,6 +33,7 @@ from khipu.bias.wordsets import WeatTest
 
 DEFAULT_PERMUTATIONS = 100_000
 DEFAULT_EXACT_LIMIT = 100_000
+ALTERNATIVES: tuple[str, ...] = ("greater", "two-sided")
 MAX_PARTITIONS = 10_000_000  # bounds the memory (~0.5 GB) and time of one permutation test
 
 
@@ -301,6 +302,7 @@ class PermutationTest:
       n_partitions: the number of equal-size partitions of X u Y.
       n_permutations: the number of partitions used (all of them when exact).
       null: the statistic of every partition used (for histograms).
+      alternative: ``"greater"`` (the paper's one-sided test) or ``"two-sided"``.
     """
 
     p_value: float
@@ -309,6 +311,7 @@ class PermutationTest:
     n_partitions: int
     n_permutations: int
     null: np.ndarray = field(repr=False)
+    alternative: str = "greater"
 
 
 def permutation_test(
@@ -318,8 +321,13 @@ def permutation_test(
     n_permutations: int = DEFAULT_PERMUTATIONS,
     exact_limit: int = DEFAULT_EXACT_LIMIT,
     seed: int = 0,
+    alternative: str = "greater",
 ) -> PermutationTest:
-    """The one-sided WEAT p-value from the associations of X and Y.
+    """The WEAT p-value from the associations of X and Y.
+
+    ``alternative="greater"`` is the paper's one-sided test (partitions whose statistic is
+    greater than the observed one); ``"two-sided"`` counts partitions whose ``|S|`` is
+    greater than the observed ``|S|``.
 
     Exact when C(|X|+|Y|, |X|) <= max(exact_limit, n_permutations); otherwise estimated
     from ``n_permutations`` distinct random partitions (without replacement, seeded) as
@@ -329,6 +337,8 @@ def permutation_test(
     so summation order never decides the result.
     """
     s_x, s_y = np.asarray(s_x, dtype=float), np.asarray(s_y, dtype=float)
+    if alternative not in ALTERNATIVES:
+        raise kc.UnknownNameError("alternative", alternative, list(ALTERNATIVES))
     if len(s_x) == 0 or len(s_y) == 0:
         raise kc.KhipuError("the permutation test needs non-empty target sets")
     if n_permutations <= 0:
@@ -354,10 +364,13 @@ def permutation_test(
         packed = _sample_bytes(m, n, n_permutations, np.random.default_rng(seed))
     null = 2 * _subset_sums(packed, tables) - grand
     tol = 1e-12 * max(1.0, float(np.abs(s_all).sum()))
-    exceed = int(np.count_nonzero(null > observed + tol))
+    if alternative == "greater":
+        exceed = int(np.count_nonzero(null > observed + tol))
+    else:
+        exceed = int(np.count_nonzero(np.abs(null) > abs(observed) + tol))
     # exact: the share of all partitions; sampled: Phipson & Smyth's (b + 1) / (m + 1)
     p_value = exceed / len(null) if exact else (exceed + 1) / (len(null) + 1)
-    return PermutationTest(p_value, observed, exact, total_count, len(packed), null)
+    return PermutationTest(p_value, observed, exact, total_count, len(packed), null, alternative)
 
 
 # --- the test on word embeddings ----------------------------------------------------------
@@ -401,6 +414,7 @@ class WeatResult:
     cos_yb: np.ndarray = field(repr=False)
     null: np.ndarray = field(repr=False)
     duplicates: dict[str, list[str]] = field(default_factory=dict)
+    alternative: str = "greater"
 
     @property
     def n_missing(self) -> int:
@@ -416,6 +430,7 @@ class WeatResult:
             "statistic": self.statistic,
             "exact_p_value": self.exact,
             "p_value_kind": self.p_value_kind,
+            "p_value_alternative": self.alternative,
             "duplicate_words": "; ".join(
                 f"{k}: {', '.join(v)}" for k, v in self.duplicates.items() if v
             ),
@@ -466,6 +481,7 @@ def weat_from_vectors(
     exact_limit: int = DEFAULT_EXACT_LIMIT,
     seed: int = 0,
     ddof: int = 1,
+    alternative: str = "greater",
 ) -> tuple[float, float, PermutationTest, np.ndarray, np.ndarray]:
     """WEAT on raw vectors: returns (statistic, effect size, permutation test, s_x, s_y).
 
@@ -479,7 +495,12 @@ def weat_from_vectors(
         )
     s_x, s_y = association(x, a, b), association(y, a, b)
     perm = permutation_test(
-        s_x, s_y, n_permutations=n_permutations, exact_limit=exact_limit, seed=seed
+        s_x,
+        s_y,
+        n_permutations=n_permutations,
+        exact_limit=exact_limit,
+        seed=seed,
+        alternative=alternative,
     )
     return weat_statistic(s_x, s_y), weat_effect_size(s_x, s_y, ddof=ddof), perm, s_x, s_y
 
@@ -508,6 +529,7 @@ def weat(
     exact_limit: int = DEFAULT_EXACT_LIMIT,
     seed: int = 0,
     ddof: int = 1,
+    alternative: str = "greater",
 ) -> WeatResult:
     """Runs a WEAT test on word embeddings, reporting every missing word by name.
 
@@ -523,6 +545,7 @@ def weat(
       exact_limit: enumerate every partition when there are at most this many.
       seed: seed of the balancing and of the sampled partitions.
       ddof: delta degrees of freedom of the effect size's std (1 = the paper's).
+      alternative: ``"greater"`` (the paper's one-sided p-value) or ``"two-sided"``.
 
     Raises:
       MissingWordsError: a set lost more than ``max_missing`` of its words.
@@ -557,6 +580,7 @@ def weat(
         exact_limit=exact_limit,
         seed=seed,
         ddof=ddof,
+        alternative=alternative,
     )
     return WeatResult(
         test=test.name,
@@ -578,6 +602,7 @@ def weat(
         cos_yb=cosine_similarities(vec["Y"], vec["B"]),
         null=perm.null,
         duplicates={k: v for k, v in duplicates.items() if v},
+        alternative=alternative,
     )
 
 
