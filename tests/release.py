@@ -8,6 +8,11 @@
    and the package's tests run against that install;
 4. the tag ``<package>-v<version>`` is created (skipped with ``--dry-run``).
 
+On CI, ``.github/workflows/release.yml`` runs ``release.py --tag <tag>`` for a pushed tag
+``khipu-<topic>-v<version>``: the tag names the package folder, must equal the version in
+``__about__.py`` and is not created again; the workflow then publishes
+``dist/<package>/`` to PyPI (trusted publishing).
+
 The functions are reused by ``tests/test_isolation.py``.
 """
 
@@ -25,6 +30,31 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "shared" / "khipu-core"
+# what a release tag looks like: the distribution, "-v", the version (PEP 440, as hatch
+# writes it); .github/workflows/release.yml triggers on the glob TAG_GLOB
+TAG_RE = re.compile(r"(?P<name>khipu-[a-z][a-z0-9]*)-v(?P<version>\d+\.\d+\.\d+(?:[.+\w-]*))")
+TAG_GLOB = "khipu-*-v*"
+
+
+def tag_for(package_dir: Path) -> str:
+    """The release tag of the package's current version: ``khipu-gnn-v0.2.0``."""
+    name, version = version_of(package_dir)
+    return f"{name}-v{version}"
+
+
+def package_for_tag(tag: str) -> Path:
+    """The package folder a release tag names; exits with one line if it names none."""
+    match = TAG_RE.fullmatch(tag)
+    if match is None:
+        sys.exit(f"{tag} is not a release tag (khipu-<topic>-v<version>)")
+    name = match["name"]
+    folder = CORE if name == "khipu-core" else ROOT / "packages" / name
+    if not (folder / "pyproject.toml").is_file():
+        sys.exit(f"tag {tag} names {name}, which is not a package of this repository")
+    _, version = version_of(folder)
+    if version != match["version"]:
+        sys.exit(f"tag {tag} does not match {name}'s version {version} (__about__.py)")
+    return folder
 
 
 def run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -97,25 +127,36 @@ def fresh_venv(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("package", type=Path, help="e.g. packages/khipu-cnn or shared/khipu-core")
+    parser.add_argument(
+        "package", type=Path, nargs="?", help="e.g. packages/khipu-cnn or shared/khipu-core"
+    )
     parser.add_argument("--dry-run", action="store_true", help="check, build and test; no tag")
+    parser.add_argument(
+        "--tag",
+        help="CI: release the package this existing tag names (khipu-gnn-v0.2.0); "
+        "it must match the version; no tag is created",
+    )
     parser.add_argument(
         "--pytest-args", default="", help="extra pytest arguments, e.g. '-m \"not slow\"'"
     )
     args = parser.parse_args(argv)
+    if args.tag:
+        args.package = package_for_tag(args.tag).relative_to(ROOT)
+    elif args.package is None:
+        parser.error("give a package folder (or --tag on CI)")
     package_dir = (ROOT / args.package).resolve()
     if not (package_dir / "pyproject.toml").is_file():
         sys.exit(f"{args.package} is not a package folder")
     name, version = version_of(package_dir)
-    tag = f"{name}-v{version}"
+    tag = tag_for(package_dir)
     check_changelog(package_dir, version)
     tags = run(["git", "-C", str(ROOT), "tag", "--list", tag], capture_output=True).stdout.split()
-    if tag in tags:
+    if tag in tags and not args.tag:
         sys.exit(
             f"tag {tag} exists already: bump the version first "
             f"(cd {args.package} && hatch version minor)"
         )
-    if not args.dry_run:
+    if not args.dry_run and not args.tag:
         dirty = run(
             ["git", "-C", str(ROOT), "status", "--porcelain", str(package_dir)], capture_output=True
         ).stdout
@@ -162,7 +203,9 @@ def main(argv: list[str] | None = None) -> int:
             cwd=tmp,
         )
     print(f"{name} {version}: built {wheel.name} and its sdist; tests pass in a fresh venv")
-    if args.dry_run:
+    if args.tag:
+        print(f"release of tag {tag}: publish {dist.relative_to(ROOT)}/*.whl and *.tar.gz")
+    elif args.dry_run:
         print(f"dry run: tag {tag} not created")
     else:
         run(["git", "-C", str(ROOT), "tag", "-a", tag, "-m", f"{name} {version}"])
