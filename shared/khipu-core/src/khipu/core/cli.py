@@ -148,11 +148,17 @@ def _parse(kind: Callable[[str], T], text: str, what: str) -> T:
 
 
 def add_run_arguments(
-    parser: argparse.ArgumentParser, *, seed: int = 0, resume: bool = True
+    parser: argparse.ArgumentParser,
+    *,
+    seed: int = 0,
+    resume: bool = True,
+    distributed: bool = False,
 ) -> None:
     """Adds the options every run command shares: ``--out``, ``--seed``,
-    ``--overwrite``, ``--no-progress`` and, for commands that can continue an
-    interrupted run (``resume=True``), ``--resume``."""
+    ``--overwrite``, ``--no-progress``, for commands that can continue an
+    interrupted run (``resume=True``) ``--resume``, and for commands that train
+    through ``fit()`` (``distributed=True``) the multi-process options of
+    :func:`add_distributed_arguments`."""
     parser.add_argument("--out", type=Path, required=True, help="run folder to write")
     parser.add_argument("--seed", type=seed_int, default=seed, help=f"seed (default {seed})")
     group = parser.add_mutually_exclusive_group()
@@ -165,6 +171,41 @@ def add_run_arguments(
         action="store_true",
         help="also write TensorBoard event files into OUT/tensorboard "
         "(pip install 'khipu-core[tensorboard]')",
+    )
+    if distributed:
+        add_distributed_arguments(parser)
+
+
+DISTRIBUTED_OPTIONS = ("coordinator", "num_processes", "process_id")
+
+
+def add_distributed_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds ``--coordinator``, ``--num-processes`` and ``--process-id``: a command
+    that has them joins a multi-process run before it starts (see
+    :func:`khipu.core.distributed.initialize`; ``khipu launch`` and cluster
+    managers such as SLURM set them through the environment instead). They never
+    define a run: ``--resume`` may continue with another number of processes."""
+    group = parser.add_argument_group(
+        "multi-process training",
+        "one process per host; process 0 writes the run folder (see khipu launch --help)",
+    )
+    group.add_argument(
+        "--coordinator",
+        default=None,
+        metavar="HOST:PORT",
+        help="address of process 0 (default $KHIPU_COORDINATOR or the cluster manager's)",
+    )
+    group.add_argument(
+        "--num-processes",
+        type=bounded_int(1, 65_536),
+        default=None,
+        help="processes in the run (default $KHIPU_NUM_PROCESSES, SLURM's, or 1)",
+    )
+    group.add_argument(
+        "--process-id",
+        type=bounded_int(0, 65_535),
+        default=None,
+        help="this process, 0 .. N-1 (default $KHIPU_PROCESS_ID or the cluster manager's)",
     )
 
 
@@ -182,7 +223,7 @@ def start_run(
     settings must equal these, except ``resume_may_differ`` (e.g. ``("epochs",)``).
     """
     resume = bool(getattr(args, "resume", False))
-    config = {k: v for k, v in vars(args).items() if k != "func"}
+    config = {k: v for k, v in vars(args).items() if k not in ("func", *DISTRIBUTED_OPTIONS)}
     return open_run(
         args.out,
         overwrite=bool(getattr(args, "overwrite", False)),
@@ -245,6 +286,46 @@ def _autocomplete(parser: argparse.ArgumentParser) -> None:
     argcomplete.autocomplete(parser)
 
 
+def _add_launch(topics: Any) -> None:
+    launch = topics.add_parser(
+        "launch",
+        help="run a command as N processes of one multi-process run on this machine",
+        description="Starts N copies of COMMAND that join one JAX multi-process run over "
+        "loopback (KHIPU_COORDINATOR=127.0.0.1:<free port>, KHIPU_NUM_PROCESSES, "
+        "KHIPU_PROCESS_ID), prefixes each line they print with [i] and exits with the first "
+        "non-zero exit code. Example: khipu launch -n 2 --devices-per-process 2 -- khipu cnn "
+        "train --out runs/cnn2",
+    )
+    launch.add_argument(
+        "-n", "--num-processes", type=bounded_int(1, 64), required=True, help="processes"
+    )
+    launch.add_argument(
+        "--devices-per-process",
+        type=bounded_int(1, 1024),
+        default=None,
+        help="simulated CPU devices per process (XLA_FLAGS; selects the CPU platform)",
+    )
+    launch.add_argument(
+        "--port", type=bounded_int(1, 65_535), default=None, help="loopback port (default: free)"
+    )
+    launch.add_argument("command", nargs=argparse.REMAINDER, help="-- the command to run")
+    launch.set_defaults(func=_cmd_launch)
+
+
+def _cmd_launch(args: argparse.Namespace) -> int:
+    from khipu.core.launch import launch
+
+    command = list(args.command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    return launch(
+        command,
+        num_processes=args.num_processes,
+        devices_per_process=args.devices_per_process,
+        port=args.port,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``khipu`` parser with every installed practical's subcommands."""
     parser = ArgumentParser(
@@ -254,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     topics = parser.add_subparsers(title="practicals", metavar="<topic>", dest="topic")
     listing = topics.add_parser("list", help="list the installed practicals and their versions")
     listing.set_defaults(func=_cmd_list)
+    _add_launch(topics)
     for topic, ep in installed_practicals().items():
         name, version, summary = _describe(ep)
         sub = topics.add_parser(topic, help=f"{summary} ({name} {version})", description=summary)
@@ -286,23 +368,61 @@ def main(argv: Sequence[str] | None = None) -> int:
         del args._topic_parser
     code = 1
     try:
-        code = _run_command(func, args)
+        code = _run_command(_joining_run(func) if hasattr(args, "coordinator") else func, args)
     finally:
         try:
             finish_run(ok=code == 0)
         except (OSError, KhipuError) as exc:
             print(f"khipu: error: could not finish the run folder: {exc}", file=sys.stderr)
             code = 1
-    return code
+    return _leave_run(code)
+
+
+# --- multi-process runs (khipu.core.distributed, imported only when one is joined) -----
+
+_LAST_ERROR: list[str] = []
+
+
+def _joining_run(func: Command) -> Command:
+    """``func`` preceded by joining the multi-process run its options describe."""
+
+    def run(args: argparse.Namespace) -> int:
+        from khipu.core.distributed import initialize_from_args
+
+        initialize_from_args(args)
+        return func(args)
+
+    return run
+
+
+def _distributed() -> Any:
+    """:mod:`khipu.core.distributed` if this process joined a multi-process run, else ``None``."""
+    module = sys.modules.get("khipu.core.distributed")
+    return module if module is not None and module.is_distributed() else None
+
+
+def _leave_run(code: int) -> int:
+    """Leaves a multi-process run (exit barrier, shutdown); returns the exit code."""
+    dist = _distributed()
+    if dist is None:
+        return code
+    message = _LAST_ERROR[-1] if _LAST_ERROR else ("interrupted" if code == 130 else None)
+    result: int = dist.finish(code, message)
+    return result
 
 
 def _run_command(func: Command, args: argparse.Namespace) -> int:
     try:
         return func(args)
     except KhipuError as exc:
-        print(f"khipu: error: {_one_line(str(exc))}", file=sys.stderr)
+        _LAST_ERROR.append(_one_line(str(exc)))
+        print(f"khipu: error: {_LAST_ERROR[-1]}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        dist = _distributed()
+        if dist is not None and dist.failure() is not None:  # stopped by a peer's failure
+            print(f"khipu: error: {dist.failure()}", file=sys.stderr)
+            return 1
         out = getattr(args, "out", None)
         if out is not None and active_run_is_staged():
             hint = f"; the previous run in {out} is unchanged"
@@ -325,6 +445,12 @@ def _run_command(func: Command, args: argparse.Namespace) -> int:
     except OSError as exc:
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
         print(f"khipu: error: {_one_line(exc.strerror or str(exc))}{where}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a collective that failed because a peer went away
+        if _distributed() is None:
+            raise
+        _LAST_ERROR.append(f"lost contact with another process ({_one_line(str(exc), 200)})")
+        print(f"khipu: error: {_LAST_ERROR[-1]}", file=sys.stderr)
         return 1
 
 

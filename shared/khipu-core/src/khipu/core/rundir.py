@@ -179,8 +179,10 @@ class _Run:
         staged: bool,
         fresh: bool,
         created: Path | None = None,
+        private: bool = False,
     ) -> None:
         self.out = out
+        self.private = private  # a process other than 0: a temporary folder, removed at the end
         self.write_dir = write_dir
         self.lock = lock
         self.staged = staged
@@ -219,6 +221,10 @@ class _Run:
         if self.tensorboard is not None:
             self.tensorboard.close()
             self.tensorboard = None
+        if self.private:
+            self.lock.release(remove=True)
+            shutil.rmtree(self.write_dir, ignore_errors=True)
+            return
         if self.staged:
             if ok:
                 self._collect()
@@ -264,6 +270,36 @@ class _Run:
 
 
 _ACTIVE: _Run | None = None
+_PROCESS = (0, 1)  # (index, count) of a multi-process run; set by khipu.core.distributed
+
+
+def set_process(index: int, count: int) -> None:
+    """Records this process's place in a multi-process run: only process 0 writes the
+    run folder (called by :func:`khipu.core.distributed.initialize`)."""
+    global _PROCESS
+    _PROCESS = (index, count)
+
+
+def is_writer() -> bool:
+    """Whether this process writes the run folder (process 0, or the only process)."""
+    return _PROCESS[0] == 0
+
+
+def shared_path(path: str | Path) -> Path:
+    """Where ``path``, inside the folder :func:`open_run` returned, lives in the run
+    folder that process 0 writes (the path itself on process 0 or in a one-process run).
+
+    Processes other than 0 write into a private temporary folder; they read files of
+    the real run (the checkpoint to ``--resume`` from) through this path.
+    """
+    run = _ACTIVE
+    if run is None or not run.private:
+        return Path(path)
+    try:
+        rel = Path(path).resolve().relative_to(run.write_dir.resolve())
+    except ValueError:
+        return Path(path)
+    return run.out / rel
 
 
 def _core_version() -> str:
@@ -303,6 +339,9 @@ def open_run(
     - One command at a time: a second command on a locked ``out`` fails.
     - ``tensorboard``: :func:`log_epoch` also writes TensorBoard event files
       into ``out/tensorboard`` (needs ``pip install 'khipu-core[tensorboard]'``).
+    - In a multi-process run only process 0 opens ``out``; every other process
+      gets a private temporary folder, removed by :func:`finish_run`, so that it
+      writes nothing into ``out`` (see :func:`shared_path`).
 
     ``config.json`` records ``config`` and :func:`package_versions` of the
     practical named by ``config["topic"]``.
@@ -321,6 +360,10 @@ def open_run(
     if _ACTIVE is not None:
         finish_run(ok=True)
     path = Path(out)
+    if not is_writer():
+        private = Path(tempfile.mkdtemp(prefix=f"khipu-process-{_PROCESS[0]}-"))
+        _ACTIVE = _Run(path, private, _Lock(private), staged=False, fresh=True, private=True)
+        return private
     if path.exists() and not path.is_dir():
         raise KhipuError(f"--out {path} is a file, not a folder")
     existed = path.is_dir()

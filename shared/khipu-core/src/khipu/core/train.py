@@ -11,7 +11,7 @@ The loss function contract, shared by every practical::
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -22,10 +22,25 @@ import optax
 from jax.sharding import Mesh
 from khipu.core.checkpoint import load_checkpoint, save_checkpoint
 from khipu.core.data import Arrays, batches, num_batches, num_examples
+from khipu.core.distributed import agree, barrier
 from khipu.core.errors import CheckpointError, KhipuError, NonFiniteLossError
-from khipu.core.parallel import check_batch_size, data_mesh, replicate, shard_batch
+from khipu.core.parallel import (
+    check_batch_size,
+    data_mesh,
+    global_batch,
+    local_rows,
+    replicate,
+    shard_batch,
+    to_local,
+)
 from khipu.core.random import PRNGKey, as_key
-from khipu.core.rundir import log_epoch, package_versions, restart_history
+from khipu.core.rundir import (
+    is_writer,
+    log_epoch,
+    package_versions,
+    restart_history,
+    shared_path,
+)
 from tqdm.auto import tqdm
 
 Params = Any
@@ -117,8 +132,14 @@ def evaluate(
     batch_size: int,
     mesh: Mesh | None = None,
 ) -> dict[str, float]:
-    """Means of ``eval_step``'s metrics over ``data``, weighted by batch size."""
+    """Means of ``eval_step``'s metrics over ``data``, weighted by batch size.
+
+    In a multi-process run every process passes the same ``data`` and gets the
+    same means: each batch is one global array and the metrics are computed on
+    it as a whole.
+    """
     mesh = mesh or data_mesh()
+    state = replicate(state, mesh)
     totals: dict[str, Any] = {}
     n = 0
     for batch in batches(data, batch_size, shuffle=False):
@@ -153,6 +174,22 @@ class FitResult(NamedTuple):
 def _stack(metrics: list[Metrics]) -> dict[str, np.ndarray]:
     """Per-step metrics as host arrays of shape ``[steps, ...]`` (one transfer per metric)."""
     return {k: np.asarray(jnp.stack([m[k] for m in metrics])) for k in metrics[0]}
+
+
+def _epoch_batches(
+    data: Arrays, batch_size: int, rng: np.random.Generator, rows: slice
+) -> Iterator[dict[str, np.ndarray]]:
+    """This process's rows of each global batch of one epoch.
+
+    The global batches are those of ``batches(data, batch_size, seed=rng,
+    drop_remainder=True)``: the same permutation in every process (same seed,
+    same epoch); each process gathers only ``rows`` of each.
+    """
+    arrays = {name: np.asarray(a) for name, a in data.items()}
+    order = rng.permutation(num_examples(data))
+    for i in range(num_batches(len(order), batch_size, drop_remainder=True)):
+        idx = order[i * batch_size : (i + 1) * batch_size][rows]
+        yield {name: a[idx] for name, a in arrays.items()}
 
 
 def _first_non_finite(stacked: dict[str, np.ndarray]) -> tuple[int, str, float] | None:
@@ -255,8 +292,10 @@ def fit(
     best_state = state
     ckpt = Path(checkpoint_dir) / "last.npz" if checkpoint_dir is not None else None
     versions = package_versions() if ckpt is not None else {}
-    if resume and ckpt is not None and ckpt.exists():
-        restored, meta = load_checkpoint(ckpt, {"state": state, "best": state})
+    # Processes other than 0 write elsewhere but read process 0's checkpoint.
+    saved = shared_path(ckpt) if ckpt is not None else None
+    if resume and saved is not None and saved.exists():
+        restored, meta = load_checkpoint(saved, {"state": state, "best": state})
         state, best_state = restored["state"], restored["best"]
         try:
             rows, epoch, best_epoch = (
@@ -272,12 +311,20 @@ def fit(
             ) from None
     if resume:
         restart_history(rows)  # the run folder's history.jsonl = the restored epochs
+    multiprocess = jax.process_count() > 1
+    if multiprocess:
+        agree("the epoch to resume from", epoch)
     state = replicate(state, mesh)
+    rows_here = local_rows(mesh, batch_size)  # this process's rows of every batch
+    # Several local devices in a multi-process run: more than ~32 queued steps can
+    # deadlock (one device thread blocked on its queue while the others wait in the
+    # all-reduce), so each step is waited on.
+    wait_each_step = multiprocess and len(mesh.local_devices) > 1
 
     bar = tqdm(
         total=epochs * steps_per_epoch,
         initial=min(epoch, epochs) * steps_per_epoch,
-        disable=not progress,
+        disable=not progress or not is_writer(),
         unit="step",
         dynamic_ncols=True,
     )
@@ -287,8 +334,10 @@ def fit(
             first_step = int(state.step)
             order = np.random.default_rng([seed, epoch])
             step_metrics: list[Metrics] = []
-            for batch in batches(train_data, batch_size, seed=order, drop_remainder=True):
-                state, metrics = train_step(state, shard_batch(batch, mesh))
+            for local in _epoch_batches(train_data, batch_size, order, rows_here):
+                state, metrics = train_step(state, global_batch(local, mesh, batch_size))
+                if wait_each_step:
+                    jax.block_until_ready(metrics)
                 step_metrics.append(metrics)
                 bar.update(1)
             stacked = _stack(step_metrics)
@@ -322,10 +371,10 @@ def fit(
                     bad_epochs += 1
                     stopped_early = patience is not None and bad_epochs > patience
             bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k != "epoch"}, refresh=False)
-            if ckpt is not None:
+            if ckpt is not None and is_writer():  # process 0 writes, the others wait
                 save_checkpoint(
                     ckpt,
-                    {"state": state, "best": best_state},
+                    {"state": to_local(state), "best": to_local(best_state)},
                     {
                         "epoch": epoch,
                         "rows": rows,
@@ -337,6 +386,8 @@ def fit(
                         "versions": versions,
                     },
                 )
+            if ckpt is not None and multiprocess:
+                barrier(f"checkpoint of epoch {epoch} written")
             log_epoch(row)  # streams to the open run's history.jsonl (and --tensorboard)
             if on_epoch_end is not None:
                 on_epoch_end(epoch, row)
@@ -349,4 +400,5 @@ def fit(
         final = state._replace(params=best_state.params, model_state=best_state.model_state)
     else:
         final, best_epoch = state, best_epoch or epoch
-    return FitResult(final, history, best_epoch, epoch, stopped_early)
+    # Multi-process: the code after training runs in each process on local copies.
+    return FitResult(to_local(final), history, best_epoch, epoch, stopped_early)
