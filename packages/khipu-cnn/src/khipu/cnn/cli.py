@@ -78,7 +78,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         "loss; writes metrics.json, history.json, learning_curves.png, predictions.png, "
         "confusion_matrix.png, filters.png, best.npz and checkpoints/last.npz (for --resume).",
     )
-    add_run_arguments(train)
+    add_run_arguments(train, distributed=True)
     train.add_argument(
         "--dataset",
         default="digits",

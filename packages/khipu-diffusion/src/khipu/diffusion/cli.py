@@ -40,7 +40,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         "frechet_distance, nn_distance_ratio, class_accuracy when --conditional, mmd for toy2d), "
         "samples.png, denoising.gif, loss.png, schedule.png, model.npz and classifier.npz.",
     )
-    add_run_arguments(train)
+    add_run_arguments(train, distributed=True)
     train.add_argument(
         "--dataset", default="digits", help="digits (offline, default), toy2d, mnist, fashion_mnist"
     )
