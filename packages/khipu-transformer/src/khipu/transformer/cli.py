@@ -38,7 +38,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         "history.json, learning_curves.png, positional_encoding.png, attention heatmaps, "
         "model.npz and checkpoints/last.npz (for --resume).",
     )
-    add_run_arguments(train)
+    add_run_arguments(train, distributed=True)
     train.add_argument("--task", choices=("invert", "lm"), default="invert", help="default invert")
     src = train.add_mutually_exclusive_group()
     src.add_argument("--text", type=Path, default=None, help="train on this UTF-8 text file")
