@@ -38,7 +38,8 @@ def test_samples_never_contain_their_target_and_graph_ignores_test_ratings():
     r = rt.generate_ratings(num_users=80, num_items=15, seed=2)
     d = rt.make_samples(r, seed=0)
     for split in (d.train, d.val, d.test):
-        at_target = split["x"][np.arange(len(split["y"])), split["target"], 0]
+        x = rt.sample_inputs(d, split)
+        at_target = x[np.arange(len(split["y"])), split["target"], 0]
         assert (at_target == 0).all()
     # changing every held-out rating leaves the graph and the training inputs unchanged
     entries = np.argwhere(r != 0)
@@ -49,8 +50,42 @@ def test_samples_never_contain_their_target_and_graph_ignores_test_ratings():
     r2[held[:, 0], held[:, 1]] = np.where(r[held[:, 0], held[:, 1]] > 3, 1.0, 5.0)
     d2 = rt.make_samples(r2, seed=0)
     np.testing.assert_array_equal(d.shift, d2.shift)
-    np.testing.assert_array_equal(d.train["x"], d2.train["x"])
+    np.testing.assert_array_equal(rt.sample_inputs(d, d.train), rt.sample_inputs(d2, d2.train))
     assert not np.array_equal(d.test["y"], d2.test["y"])
+
+
+def test_inputs_gathered_per_batch_equal_the_dense_construction():
+    """Item 1 of issue 20: samples store (user, target), not a [P] row each; the gathered
+    inputs and user means equal a plain per-sample loop over the training matrix."""
+    r = rt.generate_ratings(num_users=60, num_items=12, seed=4)
+    d = rt.make_samples(r, seed=1)
+    train_r = np.where(d.centred != 0, d.centred + d.item_means, 0.0)
+    for split in (d.train, d.val, d.test):
+        assert "x" not in split  # no [samples, items] array is stored
+        x = rt.sample_inputs(d, split)
+        jx = np.asarray(rt.gather_inputs(jnp.asarray(d.centred), split["user"], split["target"]))
+        np.testing.assert_array_equal(x, jx)
+        for b, (u, p) in enumerate(zip(split["user"], split["target"], strict=True)):
+            row = d.centred[u].copy()
+            row[p] = 0.0
+            np.testing.assert_array_equal(x[b, :, 0], row)
+            others = [train_r[u, q] for q in range(r.shape[1]) if q != p and train_r[u, q] != 0]
+            if others:
+                assert split["user_mean"][b] == pytest.approx(np.mean(others), abs=1e-4)
+
+
+def test_dense_estimate_refuses_a_problem_above_the_limit_before_allocating():
+    """Item 1 of issue 20: the graph filter is dense in the items; a file of 12,000 users
+    each rating their own item (12,000 x 12,000) is refused with its size and the limit."""
+    need = rt.dense_bytes(12_000, 12_000)
+    assert need == 32 * 12_000 * 12_000 + 48 * 12_000**2
+    with pytest.raises(KhipuError, match=r"12000 users x 12000 items.*MiB.*limit of 1024 MiB"):
+        rt.check_dense_size(12_000, 12_000, 1 << 30)
+    rt.check_dense_size(400, 50, 1 << 30)  # the default data passes
+    # the estimate covers what make_samples really holds: the [U, P] and [P, P] arrays
+    d = rt.make_samples(rt.generate_ratings(num_users=200, num_items=40, seed=0))
+    held = d.centred.nbytes + d.shift.nbytes + d.similarity.nbytes
+    assert held < rt.dense_bytes(200, 40)
 
 
 def test_shift_operator_is_symmetric_sparse_and_normalised():

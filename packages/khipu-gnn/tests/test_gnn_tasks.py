@@ -96,3 +96,53 @@ def test_link_prediction_on_the_sbm():
     assert max(h for h in result.history["val_roc_auc"] if h == h) == pytest.approx(
         result.metrics["val_roc_auc"], abs=1e-5
     )
+
+
+def test_rank_auc_equals_brute_force_without_a_pairs_matrix():
+    """Item 1 of issue 20: evaluation AUC sorts (O(M log M)); equal to the pair count."""
+    rng = np.random.default_rng(1)
+    scores = rng.integers(0, 6, 57).astype(np.float32)  # many ties
+    labels = rng.integers(0, 2, 57).astype(np.float32)
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    brute = np.mean([(p > q) + 0.5 * (p == q) for p in pos for q in neg])
+    got = float(jax.jit(links.rank_auc)(jnp.asarray(scores), jnp.asarray(labels)))
+    assert got == pytest.approx(brute, abs=1e-6)
+    hlo = jax.jit(links.rank_auc).lower(jnp.asarray(scores), jnp.asarray(labels)).as_text()
+    assert "57x57" not in hlo  # no [M, M] array anywhere in the computation
+
+
+def test_non_edges_are_distinct_non_edges_and_seeded():
+    rng_edges = np.random.default_rng(0).integers(0, 50, (300, 2))
+    pairs = links.undirected_pairs(rng_edges[:, 0], rng_edges[:, 1])
+    neg = links.sample_non_edges(50, pairs, 200, np.random.default_rng(3))
+    edge_set = {tuple(p) for p in pairs.tolist()}
+    assert len({tuple(p) for p in neg.tolist()}) == 200
+    assert all(u < v and (u, v) not in edge_set for u, v in neg.tolist())
+    again = links.sample_non_edges(50, pairs, 200, np.random.default_rng(3))
+    np.testing.assert_array_equal(neg, again)
+    with pytest.raises(KhipuError, match="fewer than"):
+        links.sample_non_edges(4, np.array([[0, 1]]), 6, np.random.default_rng(0))
+
+
+def test_an_edge_list_with_a_huge_id_costs_its_edges(tmp_path):
+    """Item 1 of issue 20: the issue's 61-edge file with one node id 20000 becomes a
+    62-node graph (ids renumbered), not 20,001 nodes with 20,001 x 20,001 features."""
+    from khipu.gnn.graphs import compact_node_ids
+    from khipu.gnn.runs import prepare_task
+
+    lines = [f"{i} {i + 1}" for i in range(60)] + ["5 20000"]
+    f = tmp_path / "E.txt"
+    f.write_text("\n".join(lines) + "\n")
+    prepared = prepare_task("links", edges_file=f)
+    n = int(prepared.data.train_graph.n_node[0])
+    assert n == 62 and prepared.data.train_graph.nodes.shape == (62, 62)
+    compact, ids = compact_node_ids(np.array([[7, 20000], [20000, 3]]))
+    np.testing.assert_array_equal(ids[compact], [[7, 20000], [20000, 3]])
+    assert compact.max() == 2
+    # one-hot features of a graph too large for the limit are refused before allocation
+    with pytest.raises(KhipuError, match=r"30000 nodes need 6866 MiB.*limit of 1024 MiB"):
+        links.check_feature_size(30_000, 1 << 30)
+    g = tmp_path / "wide.txt"
+    g.write_text("".join(f"{2 * i} {2 * i + 1}\n" for i in range(20)))
+    with pytest.raises(KhipuError, match="40 nodes.*--max-dense-mib"):
+        prepare_task("links", edges_file=g, max_dense_bytes=1000)

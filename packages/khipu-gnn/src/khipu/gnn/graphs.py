@@ -131,6 +131,23 @@ def from_edge_list(
     return check_graph(graph)
 
 
+def compact_node_ids(pairs: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Renumbers the node ids of an edge list ``0..N-1`` (N = distinct ids, in sorted order).
+
+    A file's ids may be any non-negative integers (``20000`` in a 61-edge file); the graph
+    then has only the nodes its edges name, so its size follows the file, not the ids.
+
+    Args:
+      pairs: ``[E, 2]`` integer node ids.
+
+    Returns:
+      ``(compact [E, 2] int32, ids [N])`` with ``ids[compact] == pairs``.
+    """
+    arr = np.asarray(pairs).reshape(-1, 2)
+    ids, inverse = np.unique(arr, return_inverse=True)
+    return inverse.reshape(-1, 2).astype(np.int32), ids
+
+
 def from_adjacency(adjacency: Any, node_features: Any = None) -> jraph.GraphsTuple:
     """A graph with one edge ``s -> r`` per non-zero ``adjacency[s, r]``.
 

@@ -20,6 +20,14 @@ Samples and graph (no test information leaks into training):
 * a sample is ``(x, p, y)``: ``x`` ``[P, 1]`` the user's training ratings except the target,
   centred by the training item means (unrated = 0); ``p`` the target item; ``y`` the rating.
   Models predict the deviation from the target's item mean: ``y_hat = mean_p + f(x)_p``.
+  A sample is stored as its user and target; ``x`` is a row of the centred training matrix,
+  gathered per batch (:func:`sample_inputs`), so samples cost bytes, not items.
+
+Cost: the method is dense in the items. The rating matrix is ``[U, P]`` and the
+item-similarity graph ``[P, P]``; :func:`dense_bytes` estimates the peak (about
+``DENSE_BYTES_PER_USER_ITEM`` bytes per user x item plus ``DENSE_BYTES_PER_ITEM_PAIR`` per
+item x item) and :func:`check_dense_size` refuses a problem above a limit before anything
+of that size is allocated.
 """
 
 from __future__ import annotations
@@ -37,17 +45,50 @@ from khipu.gnn.train import Batch, TaskResult, init_params, run_fit
 
 RATING_MODELS: tuple[str, ...] = ("filter", "gnn")
 MIN_RATING, MAX_RATING = 1.0, 5.0
+# peak bytes of make_samples / similarity_graph (float64 temporaries included) and training
+DENSE_BYTES_PER_USER_ITEM = 32
+DENSE_BYTES_PER_ITEM_PAIR = 48
+PREDICT_BATCH = 256
+
+
+def dense_bytes(num_users: int, num_items: int) -> int:
+    """Estimated peak bytes of the dense arrays of a ``[U, P]`` collaborative-filtering run:
+    the rating matrix and its centred copies (``U * P``) and the item-item similarity,
+    its sparsified and normalised copies and their eigenvalues (``P * P``)."""
+    return (
+        DENSE_BYTES_PER_USER_ITEM * num_users * num_items
+        + DENSE_BYTES_PER_ITEM_PAIR * num_items * num_items
+    )
+
+
+def check_dense_size(
+    num_users: int, num_items: int, max_bytes: int, *, source: str = "the ratings"
+) -> None:
+    """Refuses (before allocating) a problem whose :func:`dense_bytes` exceed ``max_bytes``.
+
+    Raises:
+      KhipuError: one line with the users, items, estimated size and the limit.
+    """
+    need = dense_bytes(num_users, num_items)
+    if need > max_bytes:
+        raise kc.KhipuError(
+            f"{source}: {num_users} users x {num_items} items need about {need / 2**20:.0f} MiB "
+            f"of dense arrays (rating matrix and item-item similarity), above the limit of "
+            f"{max_bytes / 2**20:.0f} MiB; raise it with --max-dense-mib"
+        )
 
 
 class RatingsData(NamedTuple):
     """Samples, graph and baselines of a collaborative-filtering problem.
 
     Attributes:
-      train, val, test: arrays ``{"x": [B, P, 1], "target": [B], "y": [B], "base": [B],
-        "user_mean": [B]}`` (``base`` is the target's training item mean).
+      train, val, test: arrays ``{"user": [B], "target": [B], "y": [B], "base": [B],
+        "user_mean": [B]}`` (``base`` is the target's training item mean); a sample's
+        input ``x`` ``[P, 1]`` is :func:`sample_inputs` of it.
       shift: ``[P, P]`` the normalised item-similarity graph ``S``.
       similarity: ``[P, P]`` the raw correlation matrix (before sparsification).
       item_means: ``[P]`` training item means.
+      centred: ``[U, P]`` training ratings minus the item means (unrated = 0).
     """
 
     train: dict[str, np.ndarray]
@@ -56,6 +97,21 @@ class RatingsData(NamedTuple):
     shift: np.ndarray
     similarity: np.ndarray
     item_means: np.ndarray
+    centred: np.ndarray
+
+
+def gather_inputs(centred: Any, user: Any, target: Any) -> Any:
+    """``[B, P, 1]`` inputs: rows ``user`` of ``centred`` ``[U, P]`` with each sample's
+    ``target`` item zeroed (NumPy or JAX arrays; jit-friendly)."""
+    xp = jnp if isinstance(centred, jax.Array) else np
+    x = centred[user]
+    x = xp.where(xp.arange(x.shape[1])[None, :] == xp.asarray(target)[:, None], 0.0, x)
+    return x[:, :, None]
+
+
+def sample_inputs(data: RatingsData, split: dict[str, np.ndarray]) -> np.ndarray:
+    """The inputs ``x`` ``[B, P, 1]`` of a split's samples (see the module docstring)."""
+    return np.asarray(gather_inputs(data.centred, split["user"], split["target"]), np.float32)
 
 
 def check_ratings(ratings: Any) -> np.ndarray:
@@ -179,18 +235,18 @@ def make_samples(
     shift, corr = similarity_graph(train_r, top_k=top_k)
     centred = np.where(observed, train_r - item_means, 0.0).astype(np.float32)
 
+    row_count = observed.sum(1)
+    row_sum = train_r.sum(1)
+
     def samples(e: np.ndarray) -> dict[str, np.ndarray]:
         users, items = e[:, 0], e[:, 1]
-        x = centred[users].copy()
-        x[np.arange(len(e)), items] = 0.0  # never the target itself
-        others = observed[users].copy()
-        others[np.arange(len(e)), items] = False
-        n_other = others.sum(1)
-        user_mean = np.where(
-            n_other > 0, (train_r[users] * others).sum(1) / np.maximum(n_other, 1), global_mean
-        )
+        # the user's other training ratings (the target itself never counts)
+        in_train = observed[users, items]
+        n_other = row_count[users] - in_train
+        other_sum = row_sum[users] - np.where(in_train, train_r[users, items], 0.0)
+        user_mean = np.where(n_other > 0, other_sum / np.maximum(n_other, 1), global_mean)
         return {
-            "x": x[:, :, None],
+            "user": users.astype(np.int32),
             "target": items.astype(np.int32),
             "y": r[users, items].astype(np.float32),
             "base": item_means[items].astype(np.float32),
@@ -204,6 +260,7 @@ def make_samples(
         shift,
         corr,
         item_means.astype(np.float32),
+        centred,
     )
 
 
@@ -259,18 +316,24 @@ def train_rating_model(
     """
     net = rating_model(model)
     shift = jnp.asarray(data.shift)
+    centred = jnp.asarray(data.centred)
+
+    def inputs(batch: Batch) -> jax.Array:
+        x: jax.Array = gather_inputs(centred, batch["user"], batch["target"])
+        return x
 
     def loss_fn(params: Any, state: Any, key: jax.Array, batch: Batch) -> Any:
         del key
-        out = net.apply(params, batch["x"], shift)
+        out = net.apply(params, inputs(batch), shift)
         return target_mse(out, batch["target"], batch["y"] - batch["base"]), (state, {})
 
     def eval_fn(params: Any, state: Any, batch: Batch) -> dict[str, jax.Array]:
         del state
-        out = net.apply(params, batch["x"], shift)
+        out = net.apply(params, inputs(batch), shift)
         return {"mse": target_mse(out, batch["target"], batch["y"] - batch["base"])}
 
-    params = init_params(net, seed, jnp.asarray(data.train["x"][:1]), shift)
+    first = {k: jnp.asarray(v[:1]) for k, v in data.train.items()}
+    params = init_params(net, seed, inputs(first), shift)
     result, seconds = run_fit(
         params,
         loss_fn,
@@ -288,12 +351,17 @@ def train_rating_model(
         progress=progress,
     )
     params = result.state.params
-    apply = jax.jit(net.apply)
+
+    @jax.jit
+    def predict_batch(params: Any, batch: Batch) -> jax.Array:
+        return target_predictions(net.apply(params, inputs(batch), shift), batch["target"])
 
     def predict(split: dict[str, np.ndarray]) -> np.ndarray:
-        out = apply(params, jnp.asarray(split["x"]), shift)
-        pred: np.ndarray = np.asarray(target_predictions(out, jnp.asarray(split["target"])))
-        return np.asarray(pred + split["base"], np.float32)
+        parts = [
+            np.asarray(predict_batch(params, {k: jnp.asarray(v) for k, v in batch.items()}))
+            for batch in kc.batches(split, PREDICT_BATCH, shuffle=False)
+        ]
+        return np.asarray(np.concatenate(parts) + split["base"], np.float32)
 
     test_pred = predict(data.test)
     test = data.test

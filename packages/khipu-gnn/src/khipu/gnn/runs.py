@@ -6,13 +6,14 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import khipu.core as kc
 import numpy as np
 from khipu.gnn import classify, links, nodes, ratings
-from khipu.gnn.graphs import from_edge_list
+from khipu.gnn.graphs import compact_node_ids, from_edge_list
 from khipu.gnn.plots import (
     draw_graph,
     plot_graph_examples,
@@ -30,6 +31,7 @@ TASK_MODELS: dict[str, tuple[str, ...]] = {
 DEFAULT_EPOCHS = {"karate": 20, "links": 100, "ratings": 20, "graphs": 30}
 DEFAULT_LEARNING_RATE = {"karate": 0.01, "links": 0.01, "ratings": 0.003, "graphs": 0.003}
 MAX_FILE_BYTES = 200_000_000
+MAX_DENSE_BYTES = 1 << 30  # default of --max-dense-mib (1024)
 
 
 class PreparedTask(NamedTuple):
@@ -55,41 +57,78 @@ def check_task_model(task: str, model: str | None) -> str:
     return model
 
 
+TABLE_CHUNK = 100_000
+MAX_EXACT_ID = 2**53  # ids are read as float64: integers above this are not exact
+
+
 def _read_table(path: Path, columns: int, what: str) -> np.ndarray:
-    if not path.is_file():
-        raise kc.KhipuError(f"{what} file {path} does not exist")
-    if path.stat().st_size > MAX_FILE_BYTES:
-        raise kc.KhipuError(f"{what} file {path} is larger than {MAX_FILE_BYTES} bytes")
-    rows = []
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+    """``[rows, columns]`` float64 of a text file of numbers (``#`` comments, ``,`` or
+    whitespace separated). Memory: the file's bytes once, then 8 bytes per value."""
+    chunks: list[np.ndarray] = []
+    rows: list[list[float]] = []
+    for lineno, line in kc.read_lines(path, what=what, max_bytes=MAX_FILE_BYTES):
         text = line.split("#", 1)[0].strip()
         if not text:
             continue
-        parts = text.replace(",", " ").replace("\t", " ").split()
+        parts = text.replace(",", " ").split()
         if len(parts) != columns:
             raise kc.KhipuError(
                 f"{path.name} line {lineno}: expected {columns} values, got {len(parts)}"
             )
         try:
-            rows.append([float(p) for p in parts])
+            values = [float(p) for p in parts]
         except ValueError:
             raise kc.KhipuError(f"{path.name} line {lineno}: not a number: {text!r}") from None
-    if not rows:
+        if not all(math.isfinite(v) for v in values):
+            raise kc.KhipuError(f"{path.name} line {lineno}: not a finite number: {text!r}")
+        rows.append(values)
+        if len(rows) == TABLE_CHUNK:
+            chunks.append(np.array(rows, np.float64))
+            rows = []
+    if rows:
+        chunks.append(np.array(rows, np.float64))
+    if not chunks:
         raise kc.KhipuError(f"{what} file {path} is empty")
-    return np.array(rows, np.float64)
+    return np.concatenate(chunks)
+
+
+def _check_ids(values: np.ndarray, path: Path, what: str) -> None:
+    if (values != np.round(values)).any() or (values < 0).any():
+        raise kc.KhipuError(f"{path.name}: {what} must be non-negative integers")
+    if len(values) and values.max() >= MAX_EXACT_ID:
+        raise kc.KhipuError(
+            f"{path.name}: {what} {values.max():.0f} is too large (ids must be below 2**53)"
+        )
 
 
 def read_edge_list(path: str | Path) -> np.ndarray:
-    """``[E, 2]`` int node pairs from a text file of ``u v`` (or ``u,v``) lines, ids >= 0."""
+    """``[E, 2]`` int node pairs from a text file of ``u v`` (or ``u,v``) lines, ids >= 0.
+
+    The ids are returned as written; :func:`khipu.gnn.graphs.compact_node_ids` renumbers
+    them ``0..N-1``. Memory: the file's bytes, then 16 bytes per edge.
+    """
     table = _read_table(Path(path), 2, "edge list")
-    if (table != np.round(table)).any() or (table < 0).any():
-        raise kc.KhipuError(f"{Path(path).name}: node ids must be non-negative integers")
+    _check_ids(table, Path(path), "node ids")
     return table.astype(np.int64)
 
 
-def read_ratings_file(path: str | Path) -> np.ndarray:
-    """A ``[users, items]`` matrix from ``user item rating`` lines (ids any integers)."""
-    table = _read_table(Path(path), 3, "ratings")
+def read_ratings_file(path: str | Path, *, max_dense_bytes: int = MAX_DENSE_BYTES) -> np.ndarray:
+    """A ``[users, items]`` matrix from ``user item rating`` lines.
+
+    User and item ids are any integers, renumbered in sorted order. The matrix and the
+    item-item graph built from it are dense: the estimate of
+    :func:`khipu.gnn.ratings.dense_bytes` is checked against ``max_dense_bytes`` before
+    anything of that size is allocated.
+
+    Raises:
+      KhipuError: a malformed or non-text file, ratings out of range, ids that are not
+        integers, or a problem too large for ``max_dense_bytes``.
+    """
+    path = Path(path)
+    table = _read_table(path, 3, "ratings")
+    for col, name in ((0, "user ids"), (1, "item ids")):
+        if (table[:, col] != np.round(table[:, col])).any():
+            raise kc.KhipuError(f"{path.name}: {name} must be integers")
     users, user_idx = np.unique(table[:, 0], return_inverse=True)
     items, item_idx = np.unique(table[:, 1], return_inverse=True)
     values = table[:, 2]
@@ -97,9 +136,10 @@ def read_ratings_file(path: str | Path) -> np.ndarray:
     if bad.any():
         i = int(np.argmax(bad))
         raise kc.KhipuError(
-            f"{Path(path).name}: rating out of range on entry {i + 1}: {values[i]:g} "
+            f"{path.name}: rating out of range on entry {i + 1}: {values[i]:g} "
             f"(ratings are {ratings.MIN_RATING:g}..{ratings.MAX_RATING:g})"
         )
+    ratings.check_dense_size(len(users), len(items), max_dense_bytes, source=path.name)
     matrix = np.zeros((len(users), len(items)), np.float32)
     matrix[user_idx, item_idx] = values
     return ratings.check_ratings(matrix)
@@ -115,8 +155,14 @@ def prepare_task(
     tu_dir: str | Path | None = None,
     movielens: bool = False,
     data_dir: str | Path | None = None,
+    max_dense_bytes: int = MAX_DENSE_BYTES,
 ) -> PreparedTask:
     """Loads and validates a task's data (nothing is written).
+
+    Memory follows the input: an edge list costs its edges plus the one-hot features of
+    the nodes its edges name (ids are renumbered ``0..N-1``); ratings cost the dense
+    users x items and items x items arrays of the graph filter; a TU dataset costs its nodes
+    and edges. A dense part above ``max_dense_bytes`` is refused before it is allocated.
 
     Raises:
       KhipuError: unknown task or model, an input that does not fit the task, bad files.
@@ -135,8 +181,9 @@ def prepare_task(
         return PreparedTask(task, model, nodes.karate_club(), "networkx karate club")
     if task == "links":
         if edges_file is not None:
-            pairs = read_edge_list(edges_file)
+            pairs, _ = compact_node_ids(read_edge_list(edges_file))
             n = int(pairs.max()) + 1
+            links.check_feature_size(n, max_dense_bytes, source=Path(edges_file).name)
             graph = from_edge_list(
                 pairs[:, 0], pairs[:, 1], num_nodes=n, node_features=np.eye(n, dtype=np.float32)
             )
@@ -150,11 +197,13 @@ def prepare_task(
         if ratings_file is not None and movielens:
             raise kc.KhipuError("give either --ratings or --movielens, not both")
         if ratings_file is not None:
-            matrix, source = read_ratings_file(ratings_file), str(ratings_file)
+            matrix = read_ratings_file(ratings_file, max_dense_bytes=max_dense_bytes)
+            source = str(ratings_file)
         elif movielens:
             matrix, source = ratings.load_movielens_100k(data_dir), "movielens/100k-ratings"
         else:
             matrix, source = ratings.generate_ratings(seed=data_seed), "generated low-rank ratings"
+        ratings.check_dense_size(matrix.shape[0], matrix.shape[1], max_dense_bytes, source=source)
         return PreparedTask(task, model, ratings.make_samples(matrix, seed=data_seed), source)
     if tu_dir is not None:
         return PreparedTask(task, model, classify.load_tu_dataset(tu_dir), str(tu_dir))
