@@ -18,7 +18,7 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
-from khipu.core import KhipuError, load_tfds_split
+from khipu.core import KhipuError, check_input_file, decode_text, load_tfds_split
 from khipu.transformer.tokenizers import CharTokenizer, pad_batch, split_words
 
 MAX_TEXT_BYTES = 64 * 1024 * 1024
@@ -103,9 +103,7 @@ def invert_words(text: str) -> str:
 def read_text_file(path: str | Path) -> str:
     """A UTF-8 text file's contents, with clear errors for missing, empty,
     oversized or binary files."""
-    path = Path(path)
-    if not path.is_file():
-        raise KhipuError(f"text file {path} does not exist")
+    path = check_input_file(path, "text")  # missing, or a folder: one line
     size = path.stat().st_size
     if size == 0:
         raise KhipuError(f"text file {path} is empty")
@@ -114,12 +112,8 @@ def read_text_file(path: str | Path) -> str:
             f"text file {path} is {size / 2**20:.0f} MiB; at most "
             f"{MAX_TEXT_BYTES // 2**20} MiB is read"
         )
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise KhipuError(f"text file {path} is not UTF-8 text ({exc.reason})") from exc
-    if "\x00" in text:
-        raise KhipuError(f"text file {path} looks binary (it contains NUL characters)")
+    # a byte that is not UTF-8, or a NUL byte: one line with the file and byte offset
+    text = decode_text(path.read_bytes(), f"text file {path}")
     if not text.strip():
         raise KhipuError(f"text file {path} holds only whitespace")
     return text
