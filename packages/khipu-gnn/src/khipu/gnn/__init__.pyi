@@ -10,6 +10,13 @@ from .classify import (
     train_graph_classifier as train_graph_classifier,
     trees_vs_cycles as trees_vs_cycles,
 )
+from .depth import (
+    DepthSweep as DepthSweep,
+    depth_sweep as depth_sweep,
+    feature_spread as feature_spread,
+    propagation_spread as propagation_spread,
+    train_node_net as train_node_net,
+)
 from .graphs import (
     add_self_edges as add_self_edges,
     arrays_to_graph as arrays_to_graph,
@@ -39,6 +46,7 @@ from .layers import (
     GraphFilter as GraphFilter,
     GraphNetworkBlock as GraphNetworkBlock,
     GraphPerceptron as GraphPerceptron,
+    diffusion_sequence as diffusion_sequence,
     gcn_propagate as gcn_propagate,
     graph_filter as graph_filter,
     propagate as propagate,
@@ -53,6 +61,9 @@ from .links import (
     split_edges as split_edges,
     train_link_predictor as train_link_predictor,
 )
+from .loop import (
+    train_epochs as train_epochs,
+)
 from .models import (
     graph_classifier as graph_classifier,
     node_model as node_model,
@@ -64,11 +75,14 @@ from .nodes import (
 )
 from .plots import (
     draw_graph as draw_graph,
+    plot_depth_sweep as plot_depth_sweep,
+    plot_diffusion_sequence as plot_diffusion_sequence,
     plot_graph_examples as plot_graph_examples,
     plot_node_predictions as plot_node_predictions,
     plot_roc as plot_roc,
     plot_scaling as plot_scaling,
     plot_similarity as plot_similarity,
+    plot_training_losses as plot_training_losses,
 )
 from .ratings import (
     RatingsData as RatingsData,

@@ -173,3 +173,114 @@ def plot_scaling(
     if path is not None:
         save_figure(fig, path)
     return fig
+
+
+def plot_diffusion_sequence(
+    graph: nx.Graph,
+    sequence: Any,
+    *,
+    pos: Mapping[Any, Any] | None = None,
+    titles: Sequence[str] | None = None,
+    path: str | Path | None = None,
+) -> Figure:
+    """The diffusion sequence ``U_k = S^k x`` drawn on the graph, one panel per ``k``.
+
+    Args:
+      graph: the (small) graph, nodes ``0..N-1``.
+      sequence: ``[K, N]`` (or ``[K, N, 1]``) node values.
+      pos: node positions (default: a seeded spring layout).
+      titles: one title per panel (default ``"S^k x"``).
+    """
+    values = np.asarray(sequence, np.float64).reshape(len(sequence), -1)
+    k = len(values)
+    pos = dict(pos) if pos is not None else nx.spring_layout(graph, seed=0)
+    fig = new_figure(2.6 * k, 2.9)
+    axes = np.asarray(fig.subplots(1, k, squeeze=False)).ravel()
+    for i, ax in enumerate(axes):
+        v = values[i]
+        lim = float(np.abs(v).max()) or 1.0
+        nonzero = np.abs(v) > 1e-6 * lim
+        nx.draw_networkx_edges(graph, pos, ax=ax, edge_color="0.75")
+        nx.draw_networkx_nodes(
+            graph,
+            pos,
+            ax=ax,
+            node_color=v,
+            cmap="RdBu_r",
+            vmin=-lim,
+            vmax=lim,
+            node_size=[90 if z else 30 for z in nonzero],
+            edgecolors="0.3",
+            linewidths=0.5,
+        )
+        ax.set_axis_off()
+        ax.set_title(titles[i] if titles else f"S^{i} x ({int(nonzero.sum())} non-zero)")
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def plot_depth_sweep(
+    depths: Sequence[int],
+    accuracy: Any,
+    *,
+    propagation: Any = None,
+    path: str | Path | None = None,
+) -> Figure:
+    """Over-smoothing: accuracy vs number of GCN layers (mean and range over seeds) and,
+    with ``propagation``, the feature spread of ``Â^k X`` vs ``k``.
+
+    Args:
+      depths: ``[D]`` numbers of layers.
+      accuracy: ``[D, S]`` accuracy per depth and seed.
+      propagation: ``[K]`` :func:`khipu.gnn.depth.feature_spread` of ``Â^k X``.
+    """
+    acc = np.asarray(accuracy, np.float64).reshape(len(depths), -1)
+    panels = 2 if propagation is not None else 1
+    fig = new_figure(5 * panels, 3.8)
+    axes = np.asarray(fig.subplots(1, panels, squeeze=False)).ravel()
+    ax = axes[0]
+    ax.plot(depths, acc.mean(1), marker="o", label="mean over seeds")
+    ax.fill_between(depths, acc.min(1), acc.max(1), alpha=0.2, label="min–max")
+    ax.set_xlabel("GCN layers")
+    ax.set_ylabel("accuracy (all nodes)")
+    ax.set_ylim(0.0, 1.05)
+    ax.axhline(0.5, color="gray", linestyle="--", linewidth=0.8)
+    ax.legend()
+    ax.set_title("trained GCNs from two labels")
+    if propagation is not None:
+        spread = np.asarray(propagation, np.float64)
+        axes[1].plot(np.arange(len(spread)), spread, marker=".")
+        axes[1].set_xlabel("propagation steps k")
+        axes[1].set_ylabel("feature spread of Â^k X")
+        axes[1].set_ylim(0.0, max(1.05, float(spread.max()) * 1.05))
+        axes[1].set_title("over-smoothing: node features align")
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def plot_training_losses(
+    losses: Mapping[str, Sequence[float]],
+    *,
+    window: int = 20,
+    title: str = "training loss per batch",
+    path: str | Path | None = None,
+) -> Figure:
+    """Per-batch training losses of several models (faint) and their moving averages."""
+    fig = new_figure(6, 3.8)
+    ax = fig.add_subplot()
+    for i, (name, values) in enumerate(losses.items()):
+        v = np.asarray(values, np.float64)
+        color = PALETTE[i % len(PALETTE)]
+        ax.plot(v, color=color, alpha=0.25, linewidth=0.8)
+        w = max(1, min(window, len(v)))
+        smooth = np.convolve(v, np.ones(w) / w, mode="valid")
+        ax.plot(np.arange(w - 1, len(v)), smooth, color=color, label=f"{name} ({w}-batch mean)")
+    ax.set_xlabel("batch")
+    ax.set_ylabel("target-item MSE")
+    ax.set_title(title)
+    ax.legend()
+    if path is not None:
+        save_figure(fig, path)
+    return fig
