@@ -1,7 +1,10 @@
 """Release one package: ``hatch run release packages/khipu-cnn [--dry-run]``.
 
 1. its version (``__about__.py``, bumped with ``hatch version``) has a CHANGELOG section
-   and no tag ``<package>-v<version>`` yet;
+   and no tag ``<package>-v<version>`` yet; its public API (``__all__`` and the submodules
+   the notebooks use) is compared with the previous release tag by griffe, and a minor or
+   patch release that breaks it is refused (a major one may; a name in the package's
+   deprecation table, now or in the previous release, may go);
 2. sdist + wheel are built into ``dist/<package>/``;
 3. the wheel is installed with its declared dependencies into a fresh venv (khipu-core
    from the workspace's own wheel when it is not the package released), imported there,
@@ -19,6 +22,7 @@ The functions are reused by ``tests/test_isolation.py``.
 from __future__ import annotations
 
 import argparse
+import ast
 import re
 import shlex
 import shutil
@@ -125,6 +129,119 @@ def fresh_venv(
     return python
 
 
+# --- API stability -----------------------------------------------------------------
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", version)[:3])
+
+
+def previous_release(package_dir: Path, version: str, *, repo: Path = ROOT) -> str | None:
+    """The newest release tag of the package older than ``version`` (``None``: no release)."""
+    name, _ = version_of(package_dir)
+    listed = run(
+        ["git", "-C", str(repo), "tag", "--list", f"{name}-v*"], capture_output=True
+    ).stdout.split()
+    older = []
+    for tag in listed:
+        match = TAG_RE.fullmatch(tag)
+        if (
+            match
+            and match["name"] == name
+            and _version_key(match["version"]) < _version_key(version)
+        ):
+            older.append((_version_key(match["version"]), tag))
+    return max(older)[1] if older else None
+
+
+def deprecated_names(init_source: str) -> set[str]:
+    """The old names of a package's deprecation table (``_DEPRECATED = {...}`` in __init__)."""
+    for node in ast.parse(init_source).body:
+        target = node.target if isinstance(node, ast.AnnAssign) else None
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+        if isinstance(target, ast.Name) and target.id == "_DEPRECATED" and node.value is not None:
+            value = ast.literal_eval(node.value)
+            return {str(k) for k in value}
+    return set()
+
+
+def api_submodules(topic: str, notebooks: Path = ROOT / "notebooks") -> set[str]:
+    """The submodules of ``khipu.<topic>`` the notebooks import (part of the public API)."""
+    found = {"exercises"}
+    for notebook in notebooks.glob("*.ipynb"):
+        text = notebook.read_text()
+        found |= set(re.findall(rf"khipu\.{topic}\.([a-z_]+)", text))
+        for names in re.findall(rf"from khipu\.{topic} import ([\w ,]+)", text):
+            found |= {n.split(" as ")[0].strip() for n in names.split(",")}
+    return found
+
+
+def api_breakages(package_dir: Path, against: str, *, repo: Path = ROOT) -> list[str]:
+    """How the package's public API at the working tree breaks that of the ``against`` ref:
+    one line per breakage (griffe), for the names in ``__all__`` (the lazy stub) and the
+    submodules the notebooks use. Names of the deprecation table (now or at ``against``)
+    may go."""
+    import griffe
+
+    topic = package_dir.name.removeprefix("khipu-")
+    module = f"khipu.{topic}"
+    src = package_dir / "src"
+    rel_src = src.relative_to(repo).as_posix()
+    old = griffe.load_git(
+        module, ref=against, repo=repo, search_paths=[rel_src], resolve_aliases=False
+    )
+    new = griffe.load(module, search_paths=[str(src)], resolve_aliases=False)
+    for loaded in (old, new):
+        # lazy_loader builds __all__ at run time from the stub: give griffe the same list
+        loaded.exports = [n for n in loaded.members if not n.startswith("_")]
+    init = f"{rel_src}/khipu/{topic}/__init__.py"
+    allowed = deprecated_names((repo / init).read_text())
+    try:
+        old_init = run(
+            ["git", "-C", str(repo), "show", f"{against}:{init}"], capture_output=True
+        ).stdout
+        allowed |= deprecated_names(old_init)
+    except subprocess.CalledProcessError:
+        pass
+    submodules = api_submodules(topic, repo / "notebooks")
+    found = []
+    for breakage in griffe.find_breaking_changes(old, new):
+        parts = breakage.obj.path.split(".")[2:]  # khipu.cnn.X(.Y) -> [X, Y]
+        if not parts:
+            continue
+        if len(parts) == 1 and parts[0] in allowed:
+            continue  # deprecated: still answers with a warning, or had its release
+        if len(parts) > 1 and parts[0] not in submodules:
+            continue  # a submodule outside the API (reached through __all__ if at all)
+        found.append(f"{breakage.obj.path}: {breakage.kind.value}")
+    return found
+
+
+def check_api(package_dir: Path, version: str, *, repo: Path = ROOT) -> None:
+    """Refuses a minor or patch release whose API breaks the previous release's."""
+    name, _ = version_of(package_dir)
+    previous = previous_release(package_dir, version, repo=repo)
+    if previous is None:
+        print(f"{name}: no previous release tag; API check skipped")
+        return
+    before = TAG_RE.fullmatch(previous)
+    assert before is not None
+    breaks = api_breakages(package_dir, previous, repo=repo)
+    if not breaks:
+        print(f"{name} {version}: public API compatible with {previous}")
+        return
+    if _version_key(version)[0] > _version_key(before["version"])[0]:
+        print(f"{name} {version}: major release; API changes since {previous}: {len(breaks)}")
+        return
+    listed = "; ".join(breaks[:5]) + ("; ..." if len(breaks) > 5 else "")
+    sys.exit(
+        f"{name} {version} breaks the public API of {previous} ({listed}): keep the old "
+        f"names in the deprecation table (_DEPRECATED in __init__.py) for one minor "
+        f"release, or release a new major version"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -150,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     name, version = version_of(package_dir)
     tag = tag_for(package_dir)
     check_changelog(package_dir, version)
+    check_api(package_dir, version)
     tags = run(["git", "-C", str(ROOT), "tag", "--list", tag], capture_output=True).stdout.split()
     if tag in tags and not args.tag:
         sys.exit(
