@@ -41,7 +41,11 @@ def _utf8(text: str, what: str) -> str:
 
 def _add_embedding_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("embeddings (default: the offline CBOW word2vec, cached)")
-    g.add_argument("--embeddings", type=existing_file, help="word vectors file")
+    g.add_argument(
+        "--embeddings",
+        type=existing_file,
+        help="word vectors file; memory: 4 bytes x vectors x dimensions (cap with --limit)",
+    )
     g.add_argument(
         "--format",
         default="word2vec",
@@ -60,7 +64,9 @@ def _add_embedding_arguments(p: argparse.ArgumentParser) -> None:
         help="largest fraction of a word set that may be missing (default 0.2)",
     )
     g.add_argument(
-        "--word-sets", type=existing_file, help="JSON/YAML file of named word sets, usable as @name"
+        "--word-sets",
+        type=existing_file,
+        help="JSON/YAML file of named word sets, usable as @name; memory grows with its words",
     )
     g.add_argument(
         "--language",
@@ -161,6 +167,102 @@ def _cmd_weat(args: argparse.Namespace) -> int:
     print(result.summary())
     paper = {f"paper_{k}": v for k, v in test.paper.items()}
     _metrics(out, {**result.metrics(), "embeddings": emb.name, **paper})
+    return 0
+
+
+def _load_compare(args: argparse.Namespace) -> list[WordEmbeddings]:
+    """``--embeddings`` then the ``--compare`` files (same options), with unique names.
+
+    The ``--compare`` files are read first, so a bad one fails before the default model
+    is loaded (or trained)."""
+    from khipu.bias.embeddings import load_embeddings
+
+    others = [
+        load_embeddings(
+            path,
+            args.format,
+            lowercase=args.lowercase,
+            strip_accents=args.strip_accents,
+            limit=args.limit,
+        )
+        for path in args.compare or []
+    ]
+    out = [_embeddings(args)]
+    for emb in others:
+        names = {e.name for e in out}
+        if emb.name in names:
+            emb = emb.with_vectors(emb.vectors, name=f"{emb.name} ({len(out) + 1})")
+        out.append(emb)
+    return out
+
+
+def _cmd_metrics(args: argparse.Namespace) -> int:
+    import khipu.core as kc
+    from khipu.bias.plots import plot_metrics, plot_rank_agreement
+    from khipu.bias.query import query_metrics, rank_embeddings
+    from khipu.bias.wordsets import get_test
+
+    test = get_test(args.test)
+    embeddings = _load_compare(args)
+    results = [
+        query_metrics(
+            emb,
+            test,
+            bootstrap=args.bootstrap,
+            seed=args.seed,
+            rnsb_seeds=args.rnsb_seeds,
+            n_permutations=args.permutations,
+            alternative="two-sided" if args.two_sided else "greater",
+            max_missing=args.max_missing,
+        )
+        for emb in embeddings
+    ]
+    ranking = rank_embeddings(results) if len(results) > 1 else None
+    out = start_run(args, embeddings_name=[e.name for e in embeddings])
+    plot_metrics(results, path=out / "metrics.png")
+    kc.write_json(
+        out / "details.json",
+        {
+            r.embeddings: {
+                "words": r.words,
+                "missing": r.missing,
+                "ripa_pairs": r.pairs,
+                "ripa_dropped_pairs": r.dropped_pairs,
+                "rnsb_per_seed": r.rnsb_per_seed.tolist(),
+                **r.details,
+            }
+            for r in results
+        },
+    )
+    for r in results:
+        print(r.summary())
+    metrics: dict[str, Any] = dict(results[0].metrics())
+    if ranking is not None:
+        plot_rank_agreement(ranking, path=out / "ranking.png")
+        kc.write_json(
+            out / "ranking.json",
+            {
+                "embeddings": list(ranking.embeddings),
+                "metrics": list(ranking.metrics),
+                "bias_scores": ranking.scores.tolist(),
+                "ranks": ranking.ranks.tolist(),
+                "agreement": [
+                    [None if v != v else float(v) for v in row] for row in ranking.agreement
+                ],
+            },
+        )
+        for r in results[1:]:
+            for k, v in r.metrics().items():
+                metrics[f"{r.embeddings}: {k}"] = v
+        for i, a in enumerate(ranking.metrics):
+            for j, b in enumerate(ranking.metrics):
+                if i < j:
+                    metrics[f"rank_agreement[{a},{b}]"] = float(ranking.agreement[i, j])
+        for e, row in zip(ranking.embeddings, ranking.ranks, strict=True):
+            for name, rank in zip(ranking.metrics, row, strict=True):
+                metrics[f"rank[{e}][{name}]"] = float(rank)
+    kc.write_metrics(out, metrics)
+    print(f"wrote {out}")
     return 0
 
 
@@ -451,6 +553,51 @@ def register(parser: argparse.ArgumentParser) -> None:
     add_run_arguments(p, resume=False)
     p.set_defaults(func=_cmd_weat)
 
+    p = sub.add_parser(
+        "metrics",
+        help="every metric (WEAT, RND, RNSB, MAC, ECT, RIPA) with bootstrap intervals",
+        description="WEAT, RND (Euclidean, cosine), RNSB, MAC, ECT and RIPA on one query, "
+        "each with a seeded bootstrap interval (words resampled within each set), WEAT's "
+        "permutation p-value and the missing words; --compare ranks several embeddings by "
+        "each metric and shows how the rankings agree.",
+    )
+    p.add_argument(
+        "--test",
+        default=DEFAULT_TEST,
+        help=f"a built-in WEAT test or a JSON/YAML file (default {DEFAULT_TEST})",
+    )
+    p.add_argument(
+        "--compare",
+        nargs="+",
+        type=existing_file,
+        help="more embedding files (same --format) to rank against --embeddings; memory: "
+        "each file's vectors x dimensions x 4 bytes, one file at a time",
+    )
+    p.add_argument(
+        "--bootstrap",
+        type=bounded_int(1, 100_000),
+        default=1000,
+        help="bootstrap resamples per interval (default 1000)",
+    )
+    p.add_argument(
+        "--rnsb-seeds",
+        type=bounded_int(1, 1000),
+        default=10,
+        help="RNSB classifiers, reported as mean and spread (default 10)",
+    )
+    p.add_argument(
+        "--two-sided", action="store_true", help="two-sided WEAT p-value (default one-sided)"
+    )
+    p.add_argument(
+        "--permutations",
+        type=bounded_int(1, MAX_PARTITIONS),
+        default=100_000,
+        help="sampled partitions when the exact test is too large (default 1e5, at most 1e7)",
+    )
+    _add_embedding_arguments(p)
+    add_run_arguments(p, resume=False)
+    p.set_defaults(func=_cmd_metrics)
+
     p = sub.add_parser("project", help="project words on a bias direction (EDIA's views)")
     p.add_argument(
         "--side1", nargs="+", required=True, help="words of the first side (e.g. @female)"
@@ -511,7 +658,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--pairs",
         type=existing_file,
         help="CSV with sent_more, sent_less, stereo_antistereo, bias_type "
-        "(default: the built-in examples)",
+        "(default: the built-in examples); memory grows with its rows",
     )
     p.add_argument(
         "--scorer",
@@ -546,7 +693,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--questions",
         type=existing_file,
-        help="analogy questions file (default gensim's questions-words.txt)",
+        help="analogy questions file (default gensim's questions-words.txt); memory grows "
+        "with its questions (four words each)",
     )
     _add_embedding_arguments(p)
     add_run_arguments(p, resume=False)

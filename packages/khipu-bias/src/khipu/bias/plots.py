@@ -8,6 +8,9 @@
   s(w, A, B)), and the permutation null distribution against the observed statistic.
 * :func:`plot_explained_variance`: PCA over definitional pairs.
 * :func:`plot_pairs`: CrowS-Pairs share per bias type against the 50 % line.
+* :func:`plot_metrics`: every metric of :mod:`khipu.bias.query` with its bootstrap interval,
+  one panel per metric, one row per embedding.
+* :func:`plot_rank_agreement`: embeddings ranked by each metric, and the rankings' agreement.
 * :func:`plot_sweep`: WEAT effect sizes against a setting (e.g. the stereotype rate of the
   generated Spanish corpus), one point per seed.
 
@@ -24,6 +27,7 @@ import khipu.core as kc
 import numpy as np
 from khipu.bias.directions import BiasDirection, Projection
 from khipu.bias.lm import PairsResult
+from khipu.bias.query import QueryMetrics, Ranking
 from khipu.bias.weat import WeatResult
 from matplotlib.figure import Figure
 
@@ -227,4 +231,76 @@ def plot_sweep(
     ax.set_ylabel("WEAT effect size d")
     ax.legend(fontsize=8)
     ax.set_title(title or "Effect size against the setting (dots: seeds)")
+    return _done(fig, path)
+
+
+def plot_metrics(
+    results: Sequence[QueryMetrics], *, title: str | None = None, path: str | Path | None = None
+) -> Figure:
+    """One panel per metric: each embedding's value with its bootstrap interval.
+
+    The metrics live on different scales (an effect size, distances, a KL divergence, a
+    rank correlation), so each gets its own axis; the dotted line is each metric's
+    "no bias" value (0, or 1 for ECT; MAC has none: it is a distance).
+    """
+    from khipu.bias.query import METRICS
+
+    names = list(METRICS)
+    cols = 4
+    rows = -(-len(names) // cols)
+    fig = kc.new_figure(3.0 * cols, 1.0 + 0.35 * len(results) * rows + 1.4 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    labels = [r.embeddings for r in results]
+    for ax, name in zip(axes, names, strict=False):
+        for i, r in enumerate(results):
+            ci = r.values[name]
+            low, high = ci.value - ci.low, ci.high - ci.value
+            ax.errorbar(
+                [ci.value],
+                [i],
+                xerr=[[max(low, 0.0)], [max(high, 0.0)]] if np.isfinite(ci.low) else None,
+                fmt="o",
+                color=f"C{i}",
+                capsize=3,
+            )
+        reference = {"ect": 1.0, "mac": None}.get(name, 0.0)
+        if reference is not None:
+            ax.axvline(reference, color="gray", ls=":", lw=1)
+        ax.set_yticks(range(len(results)), labels if ax is axes[0] or len(results) > 1 else [""])
+        ax.tick_params(axis="y", labelsize=7)
+        ax.invert_yaxis()
+        ax.set_title(name, fontsize=9)
+    for ax in axes[len(names) :]:
+        ax.axis("off")
+    level = results[0].values[names[0]].level
+    fig.suptitle(
+        title or f"{results[0].test}: every metric with its {level:.0%} bootstrap interval"
+    )
+    return _done(fig, path)
+
+
+def plot_rank_agreement(
+    ranking: Ranking, *, title: str | None = None, path: str | Path | None = None
+) -> Figure:
+    """Left: each embedding's rank under each metric (1 = most biased). Right: Spearman's
+    rho between the metrics' rankings (do they agree which embedding is most biased?)."""
+    fig = kc.new_figure(12.0, 1.5 + 0.45 * max(len(ranking.embeddings), len(ranking.metrics)))
+    ax, ax2 = fig.subplots(1, 2)
+    im = ax.imshow(ranking.ranks, cmap="Oranges_r", aspect="auto")
+    ax.set_xticks(range(len(ranking.metrics)), ranking.metrics, rotation=45, ha="right", fontsize=7)
+    ax.set_yticks(range(len(ranking.embeddings)), ranking.embeddings, fontsize=7)
+    for (i, j), v in np.ndenumerate(ranking.ranks):
+        ax.text(j, i, f"{v:g}", ha="center", va="center", fontsize=8)
+    fig.colorbar(im, ax=ax, label="rank (1 = most biased)")
+    im2 = ax2.imshow(ranking.agreement, cmap="RdBu", vmin=-1, vmax=1)
+    ax2.set_xticks(
+        range(len(ranking.metrics)), ranking.metrics, rotation=45, ha="right", fontsize=7
+    )
+    ax2.set_yticks(range(len(ranking.metrics)), ranking.metrics, fontsize=7)
+    for (i, j), v in np.ndenumerate(ranking.agreement):
+        ax2.text(
+            j, i, "-" if not np.isfinite(v) else f"{v:.2f}", ha="center", va="center", fontsize=7
+        )
+    fig.colorbar(im2, ax=ax2, label="Spearman rho between rankings")
+    fig.suptitle(title or "Rankings of the embeddings by each metric, and how they agree")
     return _done(fig, path)
