@@ -34,6 +34,22 @@ import khipu.core as kc
 import numpy as np
 from khipu.bias.embeddings import WordEmbeddings
 
+__all__ = [
+    "CORPORA",
+    "SPANISH_CONFIG",
+    "CbowModel",
+    "CorpusName",
+    "ModelConfig",
+    "cache_dir",
+    "corpus_sentences",
+    "default_embeddings",
+    "default_model",
+    "gensim_datapath",
+    "spanish_corpus",
+    "spanish_embeddings",
+    "train_cbow",
+]
+
 CorpusName = Literal["wiki+lee", "lee", "es-synthetic"]
 CORPORA: tuple[str, ...] = ("wiki+lee", "lee", "es-synthetic")
 _WIKI_FILE = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"

@@ -31,6 +31,17 @@ from khipu.bias.query import QueryMetrics, Ranking
 from khipu.bias.weat import WeatResult
 from matplotlib.figure import Figure
 
+__all__ = [
+    "plot_explained_variance",
+    "plot_metrics",
+    "plot_pairs",
+    "plot_projection_bars",
+    "plot_projection_plane",
+    "plot_rank_agreement",
+    "plot_sweep",
+    "plot_weat",
+]
+
 _FIRST, _SECOND = "tab:orange", "tab:blue"
 
 

@@ -20,6 +20,31 @@ import optax
 from khipu.cnn.regression import linear_predict, mse
 from matplotlib.figure import Figure
 
+__all__ = [
+    "array_semantics_demo",
+    "async_dispatch_demo",
+    "cosine",
+    "derivatives_demo",
+    "f_poly",
+    "jit_control_flow_demo",
+    "min_max",
+    "min_max_axis",
+    "min_max_loop",
+    "min_max_vmap",
+    "optax_fit",
+    "plot_functions",
+    "plot_timings",
+    "prng_demo",
+    "purity_demo",
+    "relu",
+    "relu_python",
+    "selu",
+    "speedups",
+    "time_blocked",
+    "timing_demo",
+    "vmap_demo",
+]
+
 
 def array_semantics_demo() -> dict[str, Any]:
     """NumPy arrays are mutable; JAX arrays are immutable and updated with ``.at[].set``.

@@ -13,6 +13,14 @@ from pathlib import Path
 import khipu.core as kc
 import numpy as np
 
+__all__ = [
+    "DEFAULT_DATASET",
+    "IMAGE_DATASETS",
+    "available_datasets",
+    "describe",
+    "load_image_dataset",
+]
+
 DEFAULT_DATASET = "digits"
 IMAGE_DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10")
 

@@ -12,6 +12,14 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+__all__ = [
+    "plot_confusion_matrix",
+    "plot_convolutions",
+    "plot_filters",
+    "plot_predictions",
+    "plot_receptive_field",
+]
+
 
 def _show(ax: object, image: np.ndarray) -> None:
     img = np.asarray(image, dtype=np.float32)

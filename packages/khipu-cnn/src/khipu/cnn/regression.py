@@ -19,6 +19,26 @@ import numpy as np
 import optax
 from khipu.cnn.optim import make_optimizer
 
+__all__ = [
+    "NOISE_STD",
+    "TRUE_B",
+    "TRUE_W",
+    "LinearModel",
+    "MinimizeResult",
+    "Params",
+    "RegressionFit",
+    "fit_haiku_regression",
+    "fit_linear_regression",
+    "haiku_linear_model",
+    "least_squares",
+    "linear_predict",
+    "make_linear_data",
+    "minimize",
+    "mse",
+    "mse_gradient",
+    "plot_regression",
+]
+
 Params = Any
 TRUE_W = 0.4
 TRUE_B = -0.2

@@ -25,6 +25,36 @@ import networkx as nx
 import numpy as np
 from khipu.core import KhipuError
 
+__all__ = [
+    "GRAPH_KEYS",
+    "NORMALIZATIONS",
+    "Normalization",
+    "add_self_edges",
+    "arrays_to_graph",
+    "batch_graphs",
+    "check_graph",
+    "compact_node_ids",
+    "degrees",
+    "edge_mask",
+    "edge_normalization",
+    "from_adjacency",
+    "from_edge_list",
+    "from_networkx",
+    "graph_mask",
+    "graphs_to_arrays",
+    "next_power_of_two",
+    "node_graph_index",
+    "node_mask",
+    "normalized_adjacency",
+    "pad_graph",
+    "pad_to_power_of_two",
+    "real_graph_mask_of_arrays",
+    "to_adjacency",
+    "to_networkx",
+    "unpad",
+    "zero_out_padding",
+]
+
 Normalization = Literal["symmetric", "random_walk", "none"]
 NORMALIZATIONS: tuple[str, ...] = ("symmetric", "random_walk", "none")
 

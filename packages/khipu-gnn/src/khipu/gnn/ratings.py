@@ -43,6 +43,28 @@ import numpy as np
 from khipu.gnn.layers import FilterGNN
 from khipu.gnn.train import Batch, TaskResult, init_params, run_fit
 
+__all__ = [
+    "DENSE_BYTES_PER_ITEM_PAIR",
+    "DENSE_BYTES_PER_USER_ITEM",
+    "PREDICT_BATCH",
+    "RATING_MODELS",
+    "RatingsData",
+    "check_dense_size",
+    "check_ratings",
+    "dense_bytes",
+    "gather_inputs",
+    "generate_ratings",
+    "load_movielens_100k",
+    "make_samples",
+    "rating_model",
+    "rmse",
+    "sample_inputs",
+    "similarity_graph",
+    "target_mse",
+    "target_predictions",
+    "train_rating_model",
+]
+
 RATING_MODELS: tuple[str, ...] = ("filter", "gnn")
 MIN_RATING, MAX_RATING = 1.0, 5.0
 # peak bytes of make_samples / similarity_graph (float64 temporaries included) and training

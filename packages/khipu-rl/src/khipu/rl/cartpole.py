@@ -20,6 +20,35 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+__all__ = [
+    "FORCE_MAG",
+    "GRAVITY",
+    "LENGTH",
+    "MASS_CART",
+    "MASS_POLE",
+    "MAX_EPISODE_STEPS",
+    "NUM_ACTIONS",
+    "OBS_DIM",
+    "POLE_MASS_LENGTH",
+    "TAU",
+    "THETA_THRESHOLD",
+    "TOTAL_MASS",
+    "X_THRESHOLD",
+    "AutoResetStep",
+    "CartPoleState",
+    "dynamics",
+    "evaluate_batch",
+    "from_observation",
+    "hashed_uniform",
+    "is_terminal",
+    "observation",
+    "reset",
+    "reset_batch",
+    "step",
+    "step_autoreset",
+    "step_autoreset_batch",
+]
+
 GRAVITY = 9.8
 MASS_CART = 1.0
 MASS_POLE = 0.1
