@@ -41,14 +41,26 @@ def register(parser: argparse.ArgumentParser) -> None:
     add_run_arguments(train, distributed=True)
     train.add_argument("--task", choices=("invert", "lm"), default="invert", help="default invert")
     src = train.add_mutually_exclusive_group()
-    src.add_argument("--text", type=Path, default=None, help="train on this UTF-8 text file")
+    src.add_argument(
+        "--text",
+        type=Path,
+        default=None,
+        help="train on this UTF-8 text file; memory grows linearly with its characters "
+        "(at most 64 MiB is read)",
+    )
     src.add_argument(
         "--source",
         choices=("grammar", "tiny_shakespeare"),
         default="grammar",
         help="built-in text: grammar (offline, default) or tiny_shakespeare (tfds)",
     )
-    train.add_argument("--data-dir", type=Path, default=None, help="tensorflow-datasets folder")
+    train.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="tensorflow-datasets folder (tiny_shakespeare: about 1 MB of text); memory grows "
+        "with the text loaded",
+    )
     train.add_argument(
         "--length",
         type=positive_int,
@@ -77,7 +89,12 @@ def register(parser: argparse.ArgumentParser) -> None:
         description="Loads DIR/model.npz written by `khipu transformer train` and prints the "
         "generated text (KV-cache decoding).",
     )
-    gen.add_argument("--checkpoint", type=Path, required=True, help="run folder or model.npz")
+    gen.add_argument(
+        "--checkpoint",
+        type=Path,
+        required=True,
+        help="run folder or model.npz; memory: the model's parameters",
+    )
     gen.add_argument("--prompt", required=True, help="text to continue (or to invert)")
     gen.add_argument("--max-new-tokens", type=positive_int, default=100, help="default 100")
     gen.add_argument(
