@@ -104,7 +104,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--dropout", type=fraction, default=0.5, help="dropout rate (0.5)")
     train.add_argument("--batch-norm", action="store_true", help="batch norm after each conv")
     train.add_argument("--residual", action="store_true", help="add residual blocks")
-    train.add_argument("--data-dir", type=Path, default=None, help="tensorflow-datasets folder")
+    train.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="tensorflow-datasets folder; memory grows with the images loaded "
+        "(4 bytes per pixel value; --limit caps them)",
+    )
     train.add_argument(
         "--limit",
         type=positive_int,

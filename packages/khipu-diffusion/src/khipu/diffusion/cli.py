@@ -66,7 +66,13 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--guidance", type=non_negative_float, default=2.0, help="conditional: guidance w (2)"
     )
     train.add_argument("--limit", type=positive_int, default=None, help="use at most N examples")
-    train.add_argument("--data-dir", type=Path, default=None, help="tensorflow-datasets folder")
+    train.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="tensorflow-datasets folder; memory grows with the images loaded "
+        "(4 bytes per pixel value; --limit caps them)",
+    )
     train.set_defaults(func=cmd_train)
 
     smp = sub.add_parser(
@@ -77,7 +83,11 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     add_run_arguments(smp, resume=False)
     smp.add_argument(
-        "--checkpoint", type=existing_dir, required=True, help="run folder of a trained model"
+        "--checkpoint",
+        type=existing_dir,
+        required=True,
+        help="run folder of a trained model; memory: the model's parameters plus "
+        "--num-samples images",
     )
     smp.add_argument("--sampler", default="ddim", help="ddim (default) or ddpm")
     smp.add_argument("--steps", type=positive_int, default=None, help="DDIM steps (default 50)")
@@ -85,7 +95,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     smp.add_argument(
         "--guidance", type=non_negative_float, default=0.0, help="guidance w (conditional)"
     )
-    smp.add_argument("--data-dir", type=Path, default=None, help="tensorflow-datasets folder")
+    smp.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="tensorflow-datasets folder (reference images); memory grows with the images loaded",
+    )
     smp.set_defaults(func=cmd_sample)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -79,6 +80,22 @@ def save_model(
     return kc.save_checkpoint(path, {"params": jax.device_get(params)}, meta)
 
 
+def _check_config_fits_file(path: Path, shapes: Any) -> None:
+    """Refuses a saved configuration that describes more parameters than the file holds
+    (an edited or hostile checkpoint), before anything of that size is allocated."""
+    need = sum(int(np.prod(s.shape)) * np.dtype(s.dtype).itemsize for s in jax.tree.leaves(shapes))
+    try:
+        with zipfile.ZipFile(path) as z:
+            have = sum(info.file_size for info in z.infolist())
+    except (OSError, zipfile.BadZipFile):
+        return  # kc.load_checkpoint reports a missing or corrupt file in its own words
+    if need > have + 2**20:
+        raise CheckpointError(
+            f"{path}: its configuration describes {need / 2**20:.0f} MiB of parameters but the "
+            f"file holds {have / 2**20:.1f} MiB; the checkpoint was edited or is not this model's"
+        )
+
+
 def load_model(path: str | Path) -> LoadedModel:
     """Reads a model saved by :func:`save_model` (``path`` may be the run folder).
 
@@ -99,6 +116,7 @@ def load_model(path: str | Path) -> LoadedModel:
     t = jnp.zeros((1,), jnp.int32)
     label = None if config.num_classes is None else jnp.zeros((1,), jnp.int32)
     like = jax.eval_shape(denoiser.transformed.init, jax.random.key(0), x, t, label)
+    _check_config_fits_file(path, like)
     like = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), like)
     tree, meta = kc.load_checkpoint(path, {"params": like})
     return LoadedModel(denoiser, tree["params"], schedule, meta)

@@ -69,7 +69,8 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--data-dir",
         type=existing_dir,
         default=None,
-        help="tfds data folder (MovieLens-100k: 943 x 1682, about 0.2 GiB dense)",
+        help="tfds data folder; memory: MovieLens-100k is 943 users x 1682 items, about "
+        "0.2 GiB of dense arrays",
     )
     train.add_argument(
         "--tu-dir",

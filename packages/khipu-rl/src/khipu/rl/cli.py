@@ -201,7 +201,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--checkpoint",
         type=Path,
         required=True,
-        help="a run folder holding policy.npz, or the .npz file",
+        help="a run folder holding policy.npz, or the .npz file; memory: the policy's parameters",
     )
     evaluate.add_argument(
         "--episodes",
