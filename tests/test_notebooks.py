@@ -45,20 +45,44 @@ EXERCISE_CHECKERS: dict[str, list[str]] = {
     ],
     "02_transformer": [
         "check_dot_product_attention",
+        "check_sequence_to_qkv",
         "check_scaled_dot_product_attention",
         "check_causal_mask",
         "check_split_heads",
+        "check_multi_head_attention",
+        "check_encode",
+        "check_decode",
+        "check_pad_and_mask",
         "check_sinusoidal_encoding",
+        "check_frequency_term",
+        "check_learned_positions",
+        "check_feed_forward",
+        "check_add_norm",
+        "check_encoder_block",
+        "check_decoder_block",
+        "check_seq2seq",
         "check_invert_words",
+        "check_shift_right",
         "check_sequence_loss",
+        "check_image_to_patches",
     ],
     "03_gnn": [
+        "check_task_graph",
         "check_edge_sums",
+        "check_networkx_to_jraph",
+        "check_residual_update",
         "check_mean_aggregate",
         "check_gcn_aggregate",
+        "check_gcn_stack",
         "check_attention_weights",
+        "check_sender_attention",
         "check_target_mse",
+        "check_diffusion_sequence",
         "check_graph_filter",
+        "check_gnn_module",
+        "check_train_epochs",
+        "check_mean_readout",
+        "check_link_loss",
     ],
     "04_diffusion": [
         "check_bayes_posterior",
@@ -100,8 +124,8 @@ EXERCISE_CHECKERS: dict[str, list[str]] = {
 # Quizzes (`quiz`-tagged cells calling a `khipu.core.choice_check`) and group tasks
 # (markdown with a collapsed `<details><summary>Model answer</summary>`), per notebook:
 # the least each lesson keeps.
-MIN_QUIZZES: dict[str, int] = {}
-MIN_DISCUSSIONS: dict[str, int] = {}
+MIN_QUIZZES: dict[str, int] = {"02_transformer": 10, "03_gnn": 7}
+MIN_DISCUSSIONS: dict[str, int] = {"02_transformer": 7, "03_gnn": 7}
 
 
 def _versions() -> dict[str, str]:
