@@ -4,10 +4,14 @@ Measure (WEAT, SEAT, projections, direct bias, analogies, CrowS-Pairs, phrase ra
 compare methods, try hard debiasing and see its limits -- with missing vocabulary always
 reported by name, the paper's effect size (ddof = 1) and real permutation p-values.
 
+Skipped by the doctests (``hatch run doctest``): it trains the offline word2vec model
+(about a minute on two cores); the package's tests cover the same path.
+
 >>> import khipu.bias as kb
->>> emb = kb.default_embeddings()                    # offline CBOW word2vec, cached
->>> r = kb.weat(emb, kb.get_test("en-gender-career"))
->>> print(r.summary())
+>>> emb = kb.default_embeddings()  # doctest: +SKIP
+>>> r = kb.weat(emb, kb.get_test("en-gender-career"))  # doctest: +SKIP
+>>> print(r.summary())  # doctest: +SKIP
+en-gender-career: d = ..., p = ... (exact, all 12870 partitions), S = ..., |X| = |Y| = 8
 """
 
 import lazy_loader as _lazy
