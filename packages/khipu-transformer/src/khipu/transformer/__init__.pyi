@@ -41,6 +41,7 @@ from .generate import (
 from .models import (
     AddNorm as AddNorm,
     AttentionOutput as AttentionOutput,
+    Blocks as Blocks,
     DecoderBlock as DecoderBlock,
     DecoderLM as DecoderLM,
     DecoderOutput as DecoderOutput,
@@ -62,17 +63,21 @@ from .models import (
     split_heads as split_heads,
 )
 from .plots import (
+    plot_architecture as plot_architecture,
     plot_attention as plot_attention,
     plot_positional_encoding as plot_positional_encoding,
 )
 from .runs import (
+    InversionResult as InversionResult,
     LoadedModel as LoadedModel,
     TaskData as TaskData,
     generate_text as generate_text,
+    invert_texts as invert_texts,
     load_model as load_model,
     prepare_task as prepare_task,
     run_training as run_training,
     save_model as save_model,
+    train_inversion as train_inversion,
 )
 from .tokenizers import (
     BOS as BOS,
@@ -94,9 +99,20 @@ from .train import (
     inversion_model as inversion_model,
     lm_loss_fn as lm_loss_fn,
     lm_model as lm_model,
+    logits_of as logits_of,
     make_optimizer as make_optimizer,
     sequence_loss as sequence_loss,
     sequence_metrics as sequence_metrics,
     token_accuracy as token_accuracy,
     train_model as train_model,
+)
+from .vit import (
+    PatchEmbedding as PatchEmbedding,
+    VisionTransformer as VisionTransformer,
+    ViTConfig as ViTConfig,
+    ViTResult as ViTResult,
+    image_to_patches as image_to_patches,
+    predict_vit as predict_vit,
+    train_vit as train_vit,
+    vit_model as vit_model,
 )

@@ -22,6 +22,7 @@ from khipu.core.cli import (
 DEFAULTS = {
     "invert": {"length": 24, "num_train": 9600, "epochs": 10, "learning_rate": 2e-3},
     "lm": {"length": 128, "num_train": 6400, "epochs": 4, "learning_rate": 2e-3},
+    "vit": {"epochs": 60, "learning_rate": 2e-3},
 }
 
 
@@ -39,7 +40,12 @@ def register(parser: argparse.ArgumentParser) -> None:
         "model.npz and checkpoints/last.npz (for --resume).",
     )
     add_run_arguments(train, distributed=True)
-    train.add_argument("--task", choices=("invert", "lm"), default="invert", help="default invert")
+    train.add_argument(
+        "--task",
+        choices=("invert", "lm", "vit"),
+        default="invert",
+        help="invert (default), lm, or vit: a vision transformer on the offline 8x8 digits",
+    )
     src = train.add_mutually_exclusive_group()
     src.add_argument(
         "--text",
@@ -79,9 +85,28 @@ def register(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--max-len", type=positive_int, default=None, help="longest sequence")
     train.add_argument("--pre-ln", action="store_true", help="LayerNorm before each sublayer")
     train.add_argument(
+        "--patch-size", type=positive_int, default=2, help="vit: patch side in pixels (default 2)"
+    )
+    train.add_argument(
         "--positional", choices=("sinusoidal", "learned"), default="sinusoidal", help="encodings"
     )
     train.set_defaults(func=cmd_train)
+
+    pre = sub.add_parser(
+        "pretrain",
+        help="pre-train the small text encoder (masked characters, offline grammar text)",
+        description="Masked-character pre-training of a small encoder on sentences of the "
+        "package's grammar; writes pretrained_encoder.npz, pretrained_encoder.json "
+        "(provenance: command, config, data, versions) and metrics.json. The package ships "
+        "the result of the default settings in khipu/transformer/weights/.",
+    )
+    add_run_arguments(pre, resume=False)
+    pre.add_argument("--epochs", type=positive_int, default=6, help="default 6")
+    pre.add_argument("--num-sentences", type=positive_int, default=20_000, help="default 20000")
+    pre.add_argument("--d-model", type=positive_int, default=64, help="default 64")
+    pre.add_argument("--num-layers", type=positive_int, default=2, help="default 2")
+    pre.add_argument("--learning-rate", type=positive_float, default=2e-3, help="default 2e-3")
+    pre.set_defaults(func=cmd_pretrain)
 
     gen = sub.add_parser(
         "generate",
@@ -114,6 +139,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
+    if args.task == "vit":
+        return _train_vit(args)
     text = D.load_text(args.text if args.text is not None else args.source, data_dir=args.data_dir)
     data = prepare_task(
         args.task,
@@ -178,4 +205,112 @@ def cmd_generate(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     print(text if model.task == "invert" else args.prompt + text)
+    return 0
+
+
+def _train_vit(args: argparse.Namespace) -> int:
+    """``khipu transformer train --task vit``: a ViT on scikit-learn's 8x8 digits."""
+    from khipu.core import (
+        KhipuError,
+        load_digits,
+        plot_learning_curves,
+        save_checkpoint,
+        write_json,
+        write_metrics,
+    )
+    from khipu.transformer.vit import ViTConfig, check_vit_config, train_vit
+
+    if args.text is not None or args.source != "grammar" or args.data_dir is not None:
+        raise KhipuError("--text, --source and --data-dir apply to the text tasks, not to vit")
+    config = ViTConfig(
+        num_classes=10,
+        image_size=8,
+        channels=1,
+        patch_size=args.patch_size,
+        d_model=args.d_model,
+        num_heads=args.num_heads,
+        num_layers=args.num_layers,
+        widening_factor=args.widening_factor,
+    )
+    check_vit_config(config)
+    splits = load_digits(seed=args.seed)
+    if args.batch_size > len(splits.train["image"]):
+        raise KhipuError(
+            f"batch size {args.batch_size} is larger than the training set "
+            f"({len(splits.train['image'])})"
+        )
+    out = start_run(args, resume_may_differ=("epochs", "no_progress"))
+    result = train_vit(
+        config,
+        splits.train,
+        splits.val,
+        splits.test,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        warmup_steps=args.warmup_steps,
+        seed=args.seed,
+        checkpoint_dir=out / "checkpoints",
+        resume=args.resume,
+        progress=not args.no_progress,
+    )
+    write_json(out / "history.json", result.history)
+    plot_learning_curves(
+        result.history, metrics=["loss", "accuracy"], path=out / "learning_curves.png"
+    )
+    save_checkpoint(
+        out / "model.npz", {"params": result.params}, {"task": "vit", "config": config._asdict()}
+    )
+    write_metrics(out, result.metrics)
+    m = result.metrics
+    print(
+        f"test accuracy {m['test_accuracy']:.4f} on {int(m['test_examples'])} held-out digits "
+        f"(val {m['val_accuracy']:.4f}), {m['train_seconds']:.1f} s training"
+    )
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    """``khipu transformer pretrain``."""
+    import sys
+
+    from khipu.core import package_versions, write_metrics
+    from khipu.transformer.pretrained import (
+        PretrainConfig,
+        agent_dataset,
+        pretrain_encoder,
+        save_pretrained,
+    )
+
+    settings = PretrainConfig(
+        d_model=args.d_model,
+        num_layers=args.num_layers,
+        num_sentences=args.num_sentences,
+        epochs=args.epochs,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+    )
+    out = start_run(args)
+    config, tokenizer, params, metrics = pretrain_encoder(settings, progress=not args.no_progress)
+    held_out = agent_dataset(4)[0]
+    provenance = {
+        "command": "khipu transformer pretrain " + " ".join(sys.argv[3:]),
+        "objective": f"masked character modelling ({settings.mask_rate:.0%} of the characters "
+        "of each sentence replaced by MASK = id 1 and restored)",
+        "pretrain_config": settings._asdict(),
+        "model_config": config._asdict(),
+        "data": "khipu.transformer.pretrained.grammar_sentences(num_sentences, seed=seed): "
+        "lower-cased sentences of the package's grammar (khipu.transformer.data."
+        "grammar_sentence), generated offline; no labels. Held out: agent_dataset() "
+        f"(seeds 10000 + s), e.g. {held_out[0]!r}",
+        "metrics": metrics,
+        "versions": package_versions("transformer"),
+    }
+    save_pretrained(out, config, tokenizer, params, provenance)
+    write_metrics(out, metrics)
+    print(
+        f"masked-character accuracy {metrics['final_masked_accuracy']:.3f}, loss "
+        f"{metrics['final_loss']:.3f}, {metrics['train_seconds']:.0f} s; wrote {out}"
+    )
     return 0

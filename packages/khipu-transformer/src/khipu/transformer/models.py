@@ -9,7 +9,8 @@ Every module creates its submodules in ``__init__`` so that all methods
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import haiku as hk
 import jax
@@ -64,6 +65,17 @@ def check_config(config: TransformerConfig) -> None:
         raise KhipuError(
             f"unknown positional encoding {config.positional!r}; available: "
             + ", ".join(POSITIONAL_KINDS)
+        )
+
+
+BlockFactory = Callable[..., Any]
+"""Builds a block: ``factory(num_heads, d_model, widening_factor, name=...)`` -> a module."""
+
+
+def _check_plain_block(pre_ln: bool) -> None:
+    if pre_ln:
+        raise KhipuError(
+            "pre_ln applies to the package's own blocks; a plugged-in block is post-LN"
         )
 
 
@@ -275,7 +287,12 @@ class EncoderBlock(hk.Module):
 
 
 class TransformerEncoder(hk.Module):
-    """A stack of :class:`EncoderBlock` (with a final LayerNorm when pre-LN)."""
+    """A stack of encoder blocks (with a final LayerNorm when pre-LN).
+
+    ``block`` builds each block (default :class:`EncoderBlock`); any factory
+    ``block(num_heads, d_model, widening_factor, name=...)`` whose module maps
+    ``(x [B, T, d], mask)`` to ``(x [B, T, d], weights [B, H, T, T])`` plugs in.
+    """
 
     def __init__(
         self,
@@ -285,20 +302,32 @@ class TransformerEncoder(hk.Module):
         widening_factor: int = 4,
         *,
         pre_ln: bool = False,
+        block: BlockFactory | None = None,
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)
-        self.blocks = [
-            EncoderBlock(num_heads, d_model, widening_factor, pre_ln=pre_ln, name=f"block_{i}")
-            for i in range(num_layers)
-        ]
+        factory: Any = block
+        self.blocks: list[Any]
+        if factory is None or (isinstance(factory, type) and issubclass(factory, EncoderBlock)):
+            cls = EncoderBlock if factory is None else factory
+            self.blocks = [
+                cls(num_heads, d_model, widening_factor, pre_ln=pre_ln, name=f"block_{i}")
+                for i in range(num_layers)
+            ]
+        else:
+            _check_plain_block(pre_ln)
+            self.blocks = [
+                factory(num_heads, d_model, widening_factor, name=f"block_{i}")
+                for i in range(num_layers)
+            ]
         self.final_norm = _layer_norm("final_norm") if pre_ln else None
 
     def __call__(self, x: jax.Array, mask: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
         """``[B, T, d]`` -> (``[B, T, d]``, weights ``[B, L, H, T, T]``)."""
         weights = []
         for block in self.blocks:
-            x, w = block(x, mask)
+            out = block(x, mask)
+            x, w = out[0], out[1]
             weights.append(w)
         if self.final_norm is not None:
             x = self.final_norm(x)
@@ -398,20 +427,33 @@ class TransformerDecoder(hk.Module):
         *,
         pre_ln: bool = False,
         cross_attention: bool = True,
+        block: BlockFactory | None = None,
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)
-        self.blocks = [
-            DecoderBlock(
-                num_heads,
-                d_model,
-                widening_factor,
-                pre_ln=pre_ln,
-                cross_attention=cross_attention,
-                name=f"block_{i}",
-            )
-            for i in range(num_layers)
-        ]
+        factory: Any = block
+        self.blocks: list[Any]
+        if factory is None or (isinstance(factory, type) and issubclass(factory, DecoderBlock)):
+            cls = DecoderBlock if factory is None else factory
+            self.blocks = [
+                cls(
+                    num_heads,
+                    d_model,
+                    widening_factor,
+                    pre_ln=pre_ln,
+                    cross_attention=cross_attention,
+                    name=f"block_{i}",
+                )
+                for i in range(num_layers)
+            ]
+        else:
+            _check_plain_block(pre_ln)
+            if not cross_attention:
+                raise KhipuError("a decoder-only stack uses the package's decoder blocks")
+            self.blocks = [
+                factory(num_heads, d_model, widening_factor, name=f"block_{i}")
+                for i in range(num_layers)
+            ]
         self.final_norm = _layer_norm("final_norm") if pre_ln else None
 
     def __call__(
@@ -424,22 +466,21 @@ class TransformerDecoder(hk.Module):
         cache: list[KVCache] | None = None,
         cache_index: jax.Array | int = 0,
     ) -> DecoderOutput:
-        self_w, cross_w, caches = [], [], []
+        self_w, cross_w = [], []
+        caches: list[KVCache] = []
         for i, block in enumerate(self.blocks):
-            out = block(
-                x,
-                self_mask,
-                memory,
-                memory_mask,
-                cache=None if cache is None else cache[i],
-                cache_index=cache_index,
-            )
-            x = out.output
-            self_w.append(out.self_weights)
-            if out.cross_weights is not None:
-                cross_w.append(out.cross_weights)
-            if out.cache is not None:
-                caches.append(out.cache)
+            if cache is None:
+                # any block (x, self_mask, memory, memory_mask) -> (x, self_w, cross_w, ...)
+                out = block(x, self_mask, memory, memory_mask)
+            else:
+                out = block(
+                    x, self_mask, memory, memory_mask, cache=cache[i], cache_index=cache_index
+                )
+                caches.append(out[3])
+            x = out[0]
+            self_w.append(out[1])
+            if out[2] is not None:
+                cross_w.append(out[2])
         if self.final_norm is not None:
             x = self.final_norm(x)
         return DecoderOutput(
@@ -513,21 +554,57 @@ class TransformerOutput(NamedTuple):
     cross_weights: jax.Array
 
 
+class Blocks(NamedTuple):
+    """The blocks an encoder-decoder is built from: plug in your own.
+
+    Attributes:
+      encoder_block: ``encoder_block(num_heads, d_model, widening_factor, name=...)``
+        -> a module mapping ``(x [B, S, d], mask)`` to ``(x, weights [B, H, S, S])``.
+        Default: the package's :class:`EncoderBlock`.
+      decoder_block: ``decoder_block(num_heads, d_model, widening_factor, name=...)``
+        -> a module mapping ``(x [B, T, d], self_mask, memory [B, S, d], memory_mask)``
+        to ``(x, self_weights [B, H, T, T], cross_weights [B, H, T, S])``.
+        Default: the package's :class:`DecoderBlock`.
+    """
+
+    encoder_block: BlockFactory = EncoderBlock
+    decoder_block: BlockFactory = DecoderBlock
+
+
 class Transformer(hk.Module):
     """The encoder-decoder transformer: shared token embedding, encoder,
-    decoder (causal self-attention, cross-attention) and an output projection."""
+    decoder (causal self-attention, cross-attention) and an output projection.
 
-    def __init__(self, config: TransformerConfig, name: str | None = None) -> None:
+    ``blocks`` swaps in other encoder / decoder blocks (see :class:`Blocks`);
+    with the default the package's blocks are used.
+    """
+
+    def __init__(
+        self, config: TransformerConfig, blocks: Blocks | None = None, name: str | None = None
+    ) -> None:
         super().__init__(name=name)
         check_config(config)
         self.config = config
         c = config
+        b = blocks or Blocks()
         self.embedder = Embedder(c, name="embedder")
         self.encoder = TransformerEncoder(
-            c.num_heads, c.num_layers, c.d_model, c.widening_factor, pre_ln=c.pre_ln, name="encoder"
+            c.num_heads,
+            c.num_layers,
+            c.d_model,
+            c.widening_factor,
+            pre_ln=c.pre_ln,
+            block=b.encoder_block,
+            name="encoder",
         )
         self.decoder = TransformerDecoder(
-            c.num_heads, c.num_layers, c.d_model, c.widening_factor, pre_ln=c.pre_ln, name="decoder"
+            c.num_heads,
+            c.num_layers,
+            c.d_model,
+            c.widening_factor,
+            pre_ln=c.pre_ln,
+            block=b.decoder_block,
+            name="decoder",
         )
         self.output = hk.Linear(c.vocab_size, name="output")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import haiku as hk
 import jax
@@ -33,10 +33,11 @@ from khipu.core import (
 )
 from khipu.transformer import data as D
 from khipu.transformer.generate import generate
-from khipu.transformer.models import TransformerConfig, check_config
+from khipu.transformer.models import Blocks, TransformerConfig, check_config
 from khipu.transformer.plots import plot_attention, plot_positional_encoding
-from khipu.transformer.tokenizers import CharTokenizer, tokenizer_from_dict
+from khipu.transformer.tokenizers import CharTokenizer, pad_batch, tokenizer_from_dict
 from khipu.transformer.train import (
+    ModelFactory,
     _eval_fn,
     evaluate_inversion,
     greedy_decode_inversion,
@@ -44,6 +45,7 @@ from khipu.transformer.train import (
     inversion_model,
     lm_loss_fn,
     lm_model,
+    logits_of,
     train_model,
 )
 
@@ -343,3 +345,110 @@ def run_training(
     save_model(out / MODEL_FILE, data, params, metrics={k: metrics[k] for k in ("val_loss",)})
     write_metrics(out, metrics)
     return metrics
+
+
+# --- the inversion model built from any blocks (the notebook's own) ----------------
+
+
+class InversionResult(NamedTuple):
+    """What :func:`train_inversion` returns.
+
+    Attributes:
+      params: the trained parameters (of ``inversion_model(config, model, blocks)``).
+      history: per-epoch metrics of ``fit()``.
+      metrics: ``exact_match`` and ``token_accuracy`` of greedy autoregressive
+        decoding on the held-out test crops, ``train_seconds``.
+      model, blocks: what the parameters belong to.
+    """
+
+    params: hk.Params
+    history: dict[str, list[float]]
+    metrics: dict[str, float]
+    model: ModelFactory | None
+    blocks: Blocks | None
+
+
+def train_inversion(
+    data: TaskData,
+    *,
+    model: ModelFactory | None = None,
+    blocks: Blocks | None = None,
+    epochs: int,
+    batch_size: int = 64,
+    learning_rate: float = 2e-3,
+    warmup_steps: int = 100,
+    seed: int = 0,
+    progress: bool = True,
+) -> InversionResult:
+    """Trains the inversion task with any model and blocks, then decodes the
+    held-out crops autoregressively.
+
+    The same code path trains the package's model (``model=None, blocks=None``
+    or ``blocks=Blocks()``) and one built in the notebook, e.g.
+    ``train_inversion(data, model=Seq2Seq, blocks=Blocks(EncoderBlock, DecoderBlock))``.
+
+    Args:
+      data: an ``"invert"`` task from :func:`prepare_task` (post-LN sizes).
+      model: ``model(config, blocks, name=...)`` -> the encoder-decoder module
+        (see :data:`~khipu.transformer.train.ModelFactory`); default :class:`Transformer`.
+      blocks: the encoder / decoder blocks (default: the package's).
+      epochs, batch_size, learning_rate, warmup_steps, seed, progress: as in
+        :func:`~khipu.transformer.train.train_model`.
+    """
+    if data.task != "invert":
+        raise KhipuError(f"train_inversion needs an 'invert' task, got {data.task!r}")
+    outcome = train_model(
+        "invert",
+        data.config,
+        data.train,
+        data.val,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        warmup_steps=warmup_steps,
+        seed=seed,
+        progress=progress,
+        model=model,
+        blocks=blocks,
+    )
+    metrics = evaluate_inversion(data.config, outcome.params, data.test, model=model, blocks=blocks)
+    metrics["train_seconds"] = outcome.train_seconds
+    return InversionResult(outcome.params, outcome.history, metrics, model, blocks)
+
+
+def invert_texts(
+    data: TaskData, result: InversionResult, texts: list[str], *, teacher_forcing: bool = False
+) -> list[str]:
+    """The trained model's inversions of ``texts``.
+
+    Args:
+      data: the task (tokenizer and sizes).
+      result: from :func:`train_inversion`.
+      texts: sources of at most ``config.max_len - 1`` known characters.
+      teacher_forcing: ``False``: greedy autoregressive decoding (each output
+        token is fed back, as at test time); ``True``: the decoder reads the
+        *true* inverted text shifted right and predicts all positions in one
+        pass (as in training) — the argmax at each position.
+    """
+    tok, config = data.tokenizer, data.config
+    n = config.max_len - 1
+    if any(len(t) > n or not t for t in texts):
+        raise KhipuError(f"texts must hold 1 to {n} characters")
+    src, src_len = pad_batch([tok.encode(t) for t in texts], n)
+    if not teacher_forcing:
+        out = greedy_decode_inversion(
+            config, result.params, src, src_len, n + 1, model=result.model, blocks=result.blocks
+        )
+        return [tok.decode(row) for row in out]
+    arrays = D.inversion_arrays(texts, tok, n)
+    apply = inversion_model(config, result.model, result.blocks).apply
+    logits = logits_of(
+        apply(
+            result.params,
+            None,
+            jnp.asarray(arrays["src"]),
+            jnp.asarray(arrays["dec_in"]),
+            jnp.asarray(arrays["src_len"]),
+        )
+    )
+    return [tok.decode(row) for row in np.asarray(jnp.argmax(logits, -1))]

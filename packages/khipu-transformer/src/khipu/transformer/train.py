@@ -21,6 +21,7 @@ import numpy as np
 import optax
 from khipu.core import KhipuError, fit, init_train_state, make_eval_step, make_train_step
 from khipu.transformer.models import (
+    Blocks,
     DecoderLM,
     KVCache,
     Transformer,
@@ -30,18 +31,34 @@ from khipu.transformer.models import (
 from khipu.transformer.tokenizers import BOS, EOS, PAD
 
 Batch = dict[str, jax.Array]
+ModelFactory = Callable[..., Any]
+"""Builds an encoder-decoder: ``model(config, blocks, name=...)`` -> a module whose
+``__call__(src [B, S], dec_in [B, T], src_len [B])`` returns the logits ``[B, T, V]``
+(or a tuple whose first item they are). :class:`Transformer` is one."""
+
+
+def logits_of(out: Any) -> jax.Array:
+    """The logits of a model's output: the array itself, or the first item of a tuple."""
+    logits: jax.Array = out if isinstance(out, jax.Array) else out[0]
+    return logits
 
 
 @functools.cache
-def inversion_model(config: TransformerConfig) -> hk.Transformed:
-    """The encoder-decoder :class:`Transformer`, transformed.
+def inversion_model(
+    config: TransformerConfig, model: ModelFactory | None = None, blocks: Blocks | None = None
+) -> hk.Transformed:
+    """The encoder-decoder, transformed: the package's :class:`Transformer` or ``model``,
+    built from ``blocks`` (default: the package's blocks).
 
-    ``apply(params, None, src [B, S], dec_in [B, T], src_len [B] | None) -> TransformerOutput``.
+    ``apply(params, None, src [B, S], dec_in [B, T], src_len [B] | None)`` returns
+    what the model returns (:class:`TransformerOutput` for the package's).
     """
     check_config(config)
+    factory: ModelFactory = Transformer if model is None else model
+    parts = Blocks() if blocks is None else blocks
 
     def forward(src: jax.Array, tgt: jax.Array, src_len: jax.Array | None = None) -> Any:
-        return Transformer(config, name="transformer")(src, tgt, src_len)
+        return factory(config, parts, name="transformer")(src, tgt, src_len)
 
     return hk.transform(forward)
 
@@ -116,20 +133,23 @@ def make_optimizer(
     return optax.chain(optax.clip_by_global_norm(1.0), optax.adam(schedule, b1=0.9, b2=0.99))
 
 
-def inversion_loss_fn(config: TransformerConfig) -> Callable[..., Any]:
+def inversion_loss_fn(
+    config: TransformerConfig, model: ModelFactory | None = None, blocks: Blocks | None = None
+) -> Callable[..., Any]:
     """Teacher-forced cross-entropy of the inversion task (core's loss contract)."""
-    model = inversion_model(config)
+    transformed = inversion_model(config, model, blocks)
 
     def loss_fn(
         params: hk.Params, model_state: Any, key: jax.Array, batch: Batch
     ) -> tuple[jax.Array, tuple[Any, dict[str, jax.Array]]]:
         del key
-        out = model.apply(params, None, batch["src"], batch["dec_in"], batch["src_len"])
+        out = transformed.apply(params, None, batch["src"], batch["dec_in"], batch["src_len"])
+        logits = logits_of(out)
         mask = batch["tgt"] != PAD
-        loss = sequence_loss(out.logits, batch["tgt"], mask)
+        loss = sequence_loss(logits, batch["tgt"], mask)
         return loss, (
             model_state,
-            {"token_accuracy": token_accuracy(out.logits, batch["tgt"], mask)},
+            {"token_accuracy": token_accuracy(logits, batch["tgt"], mask)},
         )
 
     return loss_fn
@@ -183,6 +203,8 @@ def train_model(
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
     progress: bool = True,
+    model: ModelFactory | None = None,
+    blocks: Blocks | None = None,
 ) -> TrainOutcome:
     """Trains ``task`` (``"invert"`` or ``"lm"``) with :func:`khipu.core.fit`.
 
@@ -199,11 +221,19 @@ def train_model(
       checkpoint_dir: where ``fit`` keeps ``last.npz`` (for ``resume``).
       resume: continue from ``checkpoint_dir``.
       progress: show the progress bar.
+      model: the inversion model's factory (default :class:`Transformer`; see
+        :data:`ModelFactory`), e.g. one written in the notebook.
+      blocks: the encoder and decoder blocks it is built from (default: the
+        package's, see :class:`~khipu.transformer.models.Blocks`).
     """
+    if task != "invert" and (model is not None or blocks is not None):
+        raise KhipuError("model and blocks plug into the inversion task only")
     if task == "invert":
-        loss_fn = inversion_loss_fn(config)
+        loss_fn = inversion_loss_fn(config, model, blocks)
         example = tuple(jnp.asarray(train[k][:1]) for k in ("src", "dec_in", "src_len"))
-        params = jax.jit(inversion_model(config).init)(jax.random.key(seed), *example)
+        params = jax.jit(inversion_model(config, model, blocks).init)(
+            jax.random.key(seed), *example
+        )
     elif task == "lm":
         loss_fn = lm_loss_fn(config)
         example_lm = jnp.asarray(train["tokens"][:1, :-1])
@@ -258,6 +288,32 @@ def _greedy_inversion(
     return final[:, 1:]
 
 
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 6))
+def _greedy_rerun(
+    config: TransformerConfig,
+    model: ModelFactory | None,
+    blocks: Blocks | None,
+    params: hk.Params,
+    src: jax.Array,
+    src_len: jax.Array,
+    steps: int,
+) -> jax.Array:
+    apply = inversion_model(config, model, blocks).apply
+    b = src.shape[0]
+    buf = jnp.full((b, steps + 1), PAD, jnp.int32).at[:, 0].set(BOS)
+
+    def body(i: jax.Array, buf: jax.Array) -> jax.Array:
+        logits = logits_of(apply(params, None, src, buf[:, :steps], src_len))
+        nxt = jnp.argmax(jax.lax.dynamic_index_in_dim(logits, i, axis=1, keepdims=False), -1)
+        new: jax.Array = jax.lax.dynamic_update_index_in_dim(
+            buf, nxt.astype(jnp.int32), i + 1, axis=1
+        )
+        return new
+
+    final: jax.Array = jax.lax.fori_loop(0, steps, body, buf)
+    return final[:, 1:]
+
+
 def greedy_decode_inversion(
     config: TransformerConfig,
     params: hk.Params,
@@ -266,8 +322,14 @@ def greedy_decode_inversion(
     steps: int,
     *,
     batch_size: int = 256,
+    model: ModelFactory | None = None,
+    blocks: Blocks | None = None,
 ) -> np.ndarray:
     """Greedy autoregressive decoding: each output token is fed back as input.
+
+    The package's model encodes the source once; a plugged-in ``model`` (or
+    ``blocks``) is re-run on the source and the tokens so far for every new
+    token (the causal mask makes both give the same tokens).
 
     Args:
       config: the model's sizes.
@@ -275,6 +337,8 @@ def greedy_decode_inversion(
       src: ``[N, S]`` source ids (padded).
       src_len: ``[N]`` source lengths.
       steps: tokens to generate (``T``; the target length, EOS included).
+      batch_size: sequences decoded per call.
+      model, blocks: what the parameters belong to (see :func:`inversion_model`).
 
     Returns:
       ``[N, steps]`` int32 generated ids (no BOS).
@@ -295,7 +359,12 @@ def greedy_decode_inversion(
         if pad:
             chunk = np.concatenate([chunk, np.repeat(chunk[-1:], pad, 0)])
             lengths = np.concatenate([lengths, np.repeat(lengths[-1:], pad, 0)])
-        out = _greedy_inversion(config, params, jnp.asarray(chunk), jnp.asarray(lengths), steps)
+        if model is None and blocks is None:
+            out = _greedy_inversion(config, params, jnp.asarray(chunk), jnp.asarray(lengths), steps)
+        else:
+            out = _greedy_rerun(
+                config, model, blocks, params, jnp.asarray(chunk), jnp.asarray(lengths), steps
+            )
         outs.append(np.asarray(out)[: len(chunk) - pad])
     return np.concatenate(outs)
 
@@ -318,9 +387,16 @@ def sequence_metrics(predicted: np.ndarray, target: np.ndarray) -> dict[str, flo
 
 
 def evaluate_inversion(
-    config: TransformerConfig, params: hk.Params, data: dict[str, np.ndarray]
+    config: TransformerConfig,
+    params: hk.Params,
+    data: dict[str, np.ndarray],
+    *,
+    model: ModelFactory | None = None,
+    blocks: Blocks | None = None,
 ) -> dict[str, float]:
     """Autoregressive exact match and token accuracy on ``data`` (``src``, ``src_len``, ``tgt``)."""
     steps = data["tgt"].shape[1]
-    predicted = greedy_decode_inversion(config, params, data["src"], data["src_len"], steps)
+    predicted = greedy_decode_inversion(
+        config, params, data["src"], data["src_len"], steps, model=model, blocks=blocks
+    )
     return sequence_metrics(predicted, data["tgt"])
