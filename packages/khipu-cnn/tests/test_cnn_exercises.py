@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from khipu.cnn import basics, exercises, models, regression
+from khipu.cnn import basics, exercises, loop, models, regression, train as cnn_train
 from khipu.core import Checker
 
 # --- wrong answers a student might write ---------------------------------------------------
@@ -62,6 +62,176 @@ def time_blocking_after_the_clock(fn, *args):
 
 def time_returning_the_result(fn, *args):
     return jax.block_until_ready(fn(*args))
+
+
+def time_then_constant(fn, *args):
+    fn(*args)
+    return 0.05
+
+
+def time_blocked_then_constant(fn, *args):
+    jax.block_until_ready(fn(*args))
+    return 0.1
+
+
+def min_max_by_axis(batched):
+    # right values, but the exercise forbids axis=
+    return jnp.stack([jnp.min(batched, axis=1), jnp.max(batched, axis=1)], axis=1)
+
+
+def min_max_by_positional_axis(batched):
+    return jnp.stack([jnp.min(batched, 1), jnp.max(batched, 1)], 1)
+
+
+def min_max_python_loop(batched):
+    return jnp.stack([min_max(row) for row in batched])
+
+
+def min_max_loop_of_vmaps(batched):
+    return jnp.stack([jax.vmap(min_max)(row[None])[0] for row in batched])
+
+
+def conv2d_flipped(image, kernel, stride=1):
+    # a true convolution (kernel flipped): not what deep-learning layers compute
+    return models.conv2d(image, kernel[::-1, ::-1], stride)
+
+
+def conv2d_ignores_stride(image, kernel, stride=1):
+    return models.conv2d(image, kernel, 1)
+
+
+def conv2d_same_padding(image, kernel, stride=1):
+    out = jax.lax.conv_general_dilated(
+        jnp.asarray(image)[None],
+        jnp.asarray(kernel),
+        (stride, stride),
+        "SAME",
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+    )
+    return out[0]
+
+
+def conv2d_first_channel_only(image, kernel, stride=1):
+    return models.conv2d(image[..., :1], kernel[:, :, :1], stride)
+
+
+def channels_first_by_reshape(images):
+    n, h, w, c = images.shape
+    return jnp.reshape(images, (n, c, h, w))
+
+
+def channels_first_wrong_order(images):
+    return jnp.transpose(images, (0, 3, 2, 1))
+
+
+def cross_entropy_over_classes_too(logits, labels):
+    # the original practical's -mean(one_hot * log(softmax)): divided by K as well
+    one_hot = jax.nn.one_hot(labels, logits.shape[-1])
+    return -jnp.mean(one_hot * jax.nn.log_softmax(logits))
+
+
+def cross_entropy_unstable(logits, labels):
+    probs = jnp.exp(logits) / jnp.sum(jnp.exp(logits), axis=-1, keepdims=True)
+    return -jnp.mean(jnp.log(jnp.take_along_axis(probs, labels[:, None], axis=-1)))
+
+
+def cross_entropy_sum(logits, labels):
+    picked = jnp.take_along_axis(jax.nn.log_softmax(logits), labels[:, None], axis=-1)
+    return -jnp.sum(picked)
+
+
+def make_step_without_jit(loss_fn, optimizer):
+    def step(params, opt_state, batch, key):
+        loss, grads = jax.value_and_grad(loss_fn)(params, batch, key)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    return step
+
+
+def make_step_plain_gradient_descent(loss_fn, optimizer):
+    @jax.jit
+    def step(params, opt_state, batch, key):
+        loss, grads = jax.value_and_grad(loss_fn)(params, batch, key)
+        params = jax.tree.map(lambda p, g: p - 0.5 * g, params, grads)  # ignores the optimizer
+        return params, opt_state, loss
+
+    return step
+
+
+def make_step_loss_after_update(loss_fn, optimizer):
+    @jax.jit
+    def step(params, opt_state, batch, key):
+        grads = jax.grad(loss_fn)(params, batch, key)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        return params, opt_state, loss_fn(params, batch, key)
+
+    return step
+
+
+def make_step_stale_state(loss_fn, optimizer):
+    @jax.jit
+    def step(params, opt_state, batch, key):
+        loss, grads = jax.value_and_grad(loss_fn)(params, batch, key)
+        updates, _ = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    return step
+
+
+def _epoch(step, params, opt_state, data, batch_size, key, *, order=None, keys=None, last=False):
+    n = len(next(iter(data.values())))
+    steps = n // batch_size
+    order_key, *step_keys = jax.random.split(key, steps + 1)
+    order = np.asarray(jax.random.permutation(order_key, n)) if order is None else order
+    keys = step_keys if keys is None else keys
+    losses = []
+    for i in range(steps):
+        idx = order[i * batch_size : (i + 1) * batch_size]
+        batch = {k: np.asarray(v)[idx] for k, v in data.items()}
+        params, opt_state, loss = step(params, opt_state, batch, keys[i])
+        losses.append(float(loss))
+    return params, opt_state, losses[-1] if last else float(np.mean(losses))
+
+
+def epoch_in_stored_order(step, params, opt_state, data, batch_size, key):
+    n = len(next(iter(data.values())))
+    return _epoch(step, params, opt_state, data, batch_size, key, order=np.arange(n))
+
+
+def epoch_one_key_for_every_step(step, params, opt_state, data, batch_size, key):
+    return _epoch(step, params, opt_state, data, batch_size, key, keys=[key] * len(data["x"]))
+
+
+def epoch_last_loss(step, params, opt_state, data, batch_size, key):
+    return _epoch(step, params, opt_state, data, batch_size, key, last=True)
+
+
+def epoch_fixed_seed(step, params, opt_state, data, batch_size, key):
+    return _epoch(step, params, opt_state, data, batch_size, jax.random.key(42))
+
+
+def epoch_keeps_partial_batch(step, params, opt_state, data, batch_size, key):
+    n = len(next(iter(data.values())))
+    order = np.asarray(jax.random.permutation(key, n))
+    keys = jax.random.split(key, n)
+    losses = []
+    for i in range(0, n, batch_size):
+        idx = order[i : i + batch_size]
+        batch = {k: np.asarray(v)[idx] for k, v in data.items()}
+        params, opt_state, loss = step(params, opt_state, batch, keys[i])
+        losses.append(float(loss))
+    return params, opt_state, float(np.mean(losses))
+
+
+def epoch_forgets_opt_state(step, params, opt_state, data, batch_size, key):
+    start = opt_state
+    params, _, loss = _epoch(step, params, opt_state, data, batch_size, key)
+    return params, start, loss
+
+
+min_max = basics.min_max  # the notebook's given function, as a global of the answers
 
 
 def min_max_whole_batch(batched):
@@ -308,17 +478,30 @@ CASES: list[tuple[Checker, Any, list[Any]]] = [
     ),
     (exercises.check_first_derivative, 183.0, [82.0, 288.0, 24.0 * 8]),
     (exercises.check_third_derivative, 288.0, [183.0, 144.0]),
-    (exercises.check_jit_speedup_answer, "selu", ["relu", "both", 3.0]),
     (
         exercises.check_time_blocked,
         basics.time_blocked,
-        [time_without_blocking, time_blocking_after_the_clock, time_returning_the_result],
+        [
+            time_without_blocking,
+            time_blocking_after_the_clock,
+            time_returning_the_result,
+            time_then_constant,
+            time_blocked_then_constant,
+        ],
     ),
     (exercises.check_min_max_of_batch, [0, 14], [[[0, 4], [5, 9], [10, 14]], [0, 4]]),
     (
         exercises.check_min_max_batched,
         basics.min_max_vmap,
-        [min_max_whole_batch, min_max_wrong_axis, min_max_vmap_wrong_in_axes],
+        [
+            min_max_whole_batch,
+            min_max_wrong_axis,
+            min_max_vmap_wrong_in_axes,
+            min_max_by_axis,
+            min_max_by_positional_axis,
+            min_max_python_loop,
+            min_max_loop_of_vmaps,
+        ],
     ),
     (
         exercises.check_mse_gradient,
@@ -384,6 +567,48 @@ CASES: list[tuple[Checker, Any, list[Any]]] = [
         exercises.check_filter_images,
         models.filter_images,
         [filters_wrong_transpose, filters_global_scaling, filters_unscaled],
+    ),
+    (
+        exercises.check_conv2d,
+        models.conv2d,
+        [
+            conv2d_flipped,
+            conv2d_ignores_stride,
+            conv2d_same_padding,
+            conv2d_first_channel_only,
+        ],
+    ),
+    (
+        exercises.check_to_channels_first,
+        models.to_channels_first,
+        [channels_first_by_reshape, channels_first_wrong_order],
+    ),
+    (
+        exercises.check_cross_entropy,
+        cnn_train.cross_entropy,
+        [cross_entropy_over_classes_too, cross_entropy_unstable, cross_entropy_sum],
+    ),
+    (
+        exercises.check_make_step,
+        loop.make_step,
+        [
+            make_step_without_jit,
+            make_step_plain_gradient_descent,
+            make_step_loss_after_update,
+            make_step_stale_state,
+        ],
+    ),
+    (
+        exercises.check_train_epoch,
+        loop.train_epoch,
+        [
+            epoch_in_stored_order,
+            epoch_one_key_for_every_step,
+            epoch_last_loss,
+            epoch_fixed_seed,
+            epoch_keeps_partial_batch,
+            epoch_forgets_opt_state,
+        ],
     ),
 ]
 IDS = [checker.name for checker, _, _ in CASES]
@@ -498,3 +723,118 @@ def test_convolution_figures() -> None:
     assert "5x5 → 3x3" in titles and "stride 2, padding 1: 5x5 → 3x3" in titles
     fig = plots.plot_receptive_field()
     assert len(fig.axes[1].lines) == 2
+
+
+# --- which function gains more from jit: judged on the student's own measurement ---------
+
+
+def _times(relu_eager: float, relu_jit: float, selu_eager: float, selu_jit: float) -> dict:
+    return {
+        "time_relu": relu_eager,
+        "time_relu_jit": relu_jit,
+        "time_selu": selu_eager,
+        "time_selu_jit": selu_jit,
+    }
+
+
+@pytest.mark.parametrize(
+    ("times", "right", "wrong"),
+    [
+        (_times(1.0, 0.9, 4.0, 1.0), "selu", "relu"),  # the usual CPU result
+        (_times(5.0, 1.0, 1.2, 1.0), "relu", "selu"),  # a machine where relu gained more
+    ],
+)
+def test_jit_speedup_answer_follows_the_measurement(
+    times: dict, right: str, wrong: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert exercises.check_jit_speedup_answer(right, times) == right
+    assert capsys.readouterr().out.startswith("✓")
+    assert exercises.check_jit_speedup_answer(wrong, times) == right  # falls back to the winner
+    out = capsys.readouterr().out
+    assert out.startswith("✗") and "on your machine" in out and f"{right} gained more" in out
+
+
+def test_jit_speedup_answer_accepts_either_on_a_tie(capsys: pytest.CaptureFixture[str]) -> None:
+    times = _times(1.05, 1.0, 1.1, 1.0)
+    for answer in ("relu", "selu", " SELU "):
+        assert exercises.check_jit_speedup_answer(answer, times) == answer
+        assert capsys.readouterr().out.startswith("✓")
+
+
+def test_jit_speedup_answer_rejects_non_answers_and_bad_timings(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    good = _times(1.0, 1.0, 3.0, 1.0)
+    for answer, times in (("both", good), (3.0, good), ("selu", {}), ("selu", _times(1, 0, 1, 1))):
+        exercises.check_jit_speedup_answer(answer, times)
+        assert capsys.readouterr().out.startswith("✗"), (answer, times)
+    assert exercises.check_jit_speedup_answer(..., good) == "selu"
+    assert "not attempted" in capsys.readouterr().out
+
+
+def test_min_max_batched_accepts_vmap_forms() -> None:
+    def vmapped_lambda(batched):
+        return jax.vmap(lambda row: min_max(row))(batched)
+
+    @jax.jit
+    def jitted_vmap(batched):
+        return jax.vmap(min_max)(batched)
+
+    for answer in (vmapped_lambda, jitted_vmap, jax.vmap(min_max), basics.min_max_vmap):
+        result = exercises.check_min_max_batched.evaluate(answer)
+        assert result.passed, result.message
+
+
+def test_min_max_batched_says_why_an_axis_answer_fails() -> None:
+    message = exercises.check_min_max_batched.evaluate(min_max_by_axis).message
+    assert "without `axis=`" in message
+    message = exercises.check_min_max_batched.evaluate(min_max_loop_of_vmaps).message
+    assert "called 3 times" in message
+
+
+def test_make_step_says_why_an_unjitted_step_fails() -> None:
+    message = exercises.check_make_step.evaluate(make_step_without_jit).message
+    assert "ran 3 times" in message and "jax.jit" in message
+
+
+QUIZZES = [
+    exercises.quiz_prng_reuse,
+    exercises.quiz_jit_side_effect,
+    exercises.quiz_channels_first,
+    exercises.quiz_dense_blowup,
+    exercises.quiz_receptive_field,
+    exercises.quiz_confidence_loss,
+    exercises.quiz_one_by_one,
+]
+
+
+@pytest.mark.parametrize("quiz", QUIZZES, ids=[q.name for q in QUIZZES])
+def test_quiz_right_answer_passes_and_wrong_ones_fail(quiz: Any) -> None:
+    assert quiz.evaluate(quiz.answer).passed
+    for key in quiz.options:
+        if key != quiz.answer:
+            result = quiz.evaluate(key)
+            assert result.status == "failed" and quiz.explanation in result.message
+    assert quiz.evaluate(None).status == "not_attempted"
+
+
+def test_quiz_answers_agree_with_the_computations() -> None:
+    """The quizzes' right options are what the package computes."""
+    key = jax.random.key(0)
+    assert jax.random.normal(key) == jax.random.normal(key)  # prng_reuse: (b)
+    assert exercises.quiz_dense_blowup.options["c"] == f"{models.dense_parameters(30_000, 500):,}"
+    assert exercises.quiz_receptive_field.options["b"] == str(
+        models.receptive_field([(3, 1)] * 3)[-1]
+    )
+    shape = models.to_channels_first(jnp.zeros((8, 32, 32, 3))).shape
+    assert exercises.quiz_channels_first.options["b"] == str(shape)
+    printed: list[int] = []
+
+    @jax.jit
+    def impure(x):
+        printed.append(1)
+        return x
+
+    for _ in range(3):
+        impure(jnp.ones(3))
+    assert len(printed) == 1  # jit_side_effect: (b)

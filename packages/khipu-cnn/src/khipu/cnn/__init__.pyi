@@ -6,8 +6,15 @@ from .__about__ import (
 )
 from .data import (
     DEFAULT_DATASET as DEFAULT_DATASET,
+    SHAPES32_CLASSES as SHAPES32_CLASSES,
     available_datasets as available_datasets,
     load_image_dataset as load_image_dataset,
+    load_shapes32 as load_shapes32,
+    make_shapes32 as make_shapes32,
+)
+from .loop import (
+    make_step as make_step,
+    train_epoch as train_epoch,
 )
 from .models import (
     AlexNet as AlexNet,
@@ -19,10 +26,13 @@ from .models import (
     available_models as available_models,
     build_model as build_model,
     check_images as check_images,
+    conv2d as conv2d,
+    feature_maps as feature_maps,
     first_layer_filters as first_layer_filters,
     layer_parameter_counts as layer_parameter_counts,
     max_pool as max_pool,
     model_summary as model_summary,
+    to_channels_first as to_channels_first,
 )
 from .optim import (
     available_optimizers as available_optimizers,
@@ -30,8 +40,11 @@ from .optim import (
 )
 from .plots import (
     plot_confusion_matrix as plot_confusion_matrix,
+    plot_feature_maps as plot_feature_maps,
     plot_filters as plot_filters,
+    plot_parameter_growth as plot_parameter_growth,
     plot_predictions as plot_predictions,
+    plot_sliding_kernel as plot_sliding_kernel,
 )
 from .regression import (
     fit_haiku_regression as fit_haiku_regression,

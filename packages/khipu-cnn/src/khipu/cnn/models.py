@@ -88,6 +88,50 @@ def max_pool(x: Any, *, window: int = 2, stride: int = 2, padding: str = "VALID"
     return pooled[0] if x.ndim == 3 else pooled
 
 
+def conv2d(image: Any, kernel: Any, stride: int = 1) -> Array:
+    """What one convolution layer computes (no bias), for one image, "VALID" padding.
+
+    ``out[i, j, f] = Σ_{a, b, c} image[i·s + a, j·s + b, c] · kernel[a, b, c, f]``: each
+    output channel ``f`` slides its ``[kh, kw, C_in]`` filter over the image and takes
+    the dot product with the window under it. As in every deep-learning library the
+    kernel is not flipped (mathematically a cross-correlation). Computed with
+    ``jax.lax.conv_general_dilated``.
+
+    Args:
+      image: ``[H, W, C_in]``.
+      kernel: ``[kh, kw, C_in, C_out]`` (Haiku's ``HWIO`` layout).
+      stride: step between windows, along height and width.
+
+    Returns:
+      ``[(H − kh) // s + 1, (W − kw) // s + 1, C_out]``.
+    """
+    image, kernel = jnp.asarray(image), jnp.asarray(kernel)
+    if image.ndim != 3 or kernel.ndim != 4 or image.shape[2] != kernel.shape[2]:
+        raise kc.KhipuError(
+            f"conv2d expects an image [H, W, C] and a kernel [kh, kw, C, F] with the same C, "
+            f"got {image.shape} and {kernel.shape}"
+        )
+    out = jax.lax.conv_general_dilated(
+        image[None],
+        kernel,
+        window_strides=(stride, stride),
+        padding="VALID",
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+    )
+    return out[0]
+
+
+def to_channels_first(images: Any) -> Array:
+    """``[N, H, W, C]`` (channels last: JAX, Haiku, TensorFlow) → ``[N, C, H, W]`` (PyTorch).
+
+    A transpose, not a reshape: pixel ``(h, w)`` of channel ``c`` stays the same number.
+    """
+    images = jnp.asarray(images)
+    if images.ndim != 4:
+        raise kc.KhipuError(f"expected images [N, H, W, C], got shape {images.shape}")
+    return jnp.transpose(images, (0, 3, 1, 2))
+
+
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
     """Output side of a convolution (or pooling) along one axis.
 
@@ -498,6 +542,53 @@ def _first_kernel(params: Params) -> Any:
     if not kernels:
         raise kc.KhipuError("the parameters hold no convolution kernel")
     return next(iter(kernels.values()))
+
+
+def feature_maps(
+    model: Model, params: Params, model_state: ModelState, images: Any
+) -> dict[str, np.ndarray]:
+    """The output of every convolution block for ``images`` (evaluation mode).
+
+    Runs the model with :func:`haiku.intercept_methods` recording what each
+    ``ConvBlock`` (``conv1``, ``conv2``...) returns: the feature maps from the
+    first layer's edges and colour blobs to the deeper layers' parts of shapes.
+
+    Args:
+      model: from :func:`build_model`.
+      params, model_state: the trained parameters and state.
+      images: ``[N, H, W, C]``.
+
+    Returns:
+      ``{"conv1": [N, H1, W1, C1], ...}`` in the order the blocks ran (the blocks
+      inside a residual block as ``"res1/a"``, ``"res1/b"``).
+    """
+    check_images(images, min_size=model.min_size)
+    spec = model.spec
+    module, _, _ = _MODULES[spec.name]
+
+    def forward(x: Array) -> dict[str, Array]:
+        maps: dict[str, Array] = {}
+
+        def record(method: Any, args: Any, kwargs: Any, context: Any) -> Any:
+            out = method(*args, **kwargs)
+            if isinstance(context.module, ConvBlock) and context.method_name == "__call__":
+                path = context.module.module_name.split("/")[1:]  # drop the model's name
+                maps["/".join(path)] = out
+            return out
+
+        net = module(
+            spec.num_classes,
+            dropout_rate=spec.dropout_rate,
+            batch_norm=spec.batch_norm,
+            residual=spec.residual,
+        )
+        with hk.intercept_methods(record):
+            net(x, is_training=False)  # type: ignore[operator]
+        return maps
+
+    transformed = hk.transform_with_state(forward)
+    maps, _ = transformed.apply(params, model_state, None, jnp.asarray(images, jnp.float32))
+    return {name: np.asarray(value) for name, value in maps.items()}
 
 
 def model_summary(model: Model, image_shape: tuple[int, ...], *, seed: int = 0) -> dict[str, int]:

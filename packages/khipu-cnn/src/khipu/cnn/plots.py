@@ -15,9 +15,12 @@ from matplotlib.patches import Rectangle
 __all__ = [
     "plot_confusion_matrix",
     "plot_convolutions",
+    "plot_feature_maps",
     "plot_filters",
+    "plot_parameter_growth",
     "plot_predictions",
     "plot_receptive_field",
+    "plot_sliding_kernel",
 ]
 
 
@@ -268,6 +271,162 @@ def plot_receptive_field(
     ax_plot.grid(alpha=0.3)
     ax_plot.legend(fontsize=8)
     ax_plot.set_title("receptive field against depth")
+    if path is not None:
+        kc.save_figure(fig, path)
+    return fig
+
+
+def plot_sliding_kernel(
+    image: np.ndarray,
+    kernel: np.ndarray,
+    *,
+    positions: Sequence[tuple[int, int]] | None = None,
+    path: str | Path | None = None,
+) -> Figure:
+    """A convolution step by step: the kernel slides, one output pixel per window.
+
+    One row per position ``(i, j)``: the input with the current window outlined
+    and its values printed, the window times the kernel, and the output map filled
+    in up to that pixel (stride 1, "VALID" padding, no flip).
+
+    Args:
+      image: ``[H, W]`` (small: the values are printed, e.g. 6x6).
+      kernel: ``[kh, kw]``.
+      positions: the output pixels to show (default: the first two of the first row,
+        the first of the second row, and the last one).
+      path: save the PNG there.
+    """
+    image = np.asarray(image, dtype=np.float32)
+    kernel = np.asarray(kernel, dtype=np.float32)
+    if image.ndim != 2 or kernel.ndim != 2:
+        raise kc.KhipuError(
+            f"plot_sliding_kernel expects a 2-D image and kernel, got {image.shape} and "
+            f"{kernel.shape}"
+        )
+    kh, kw = kernel.shape
+    out_h, out_w = image.shape[0] - kh + 1, image.shape[1] - kw + 1
+    if out_h < 1 or out_w < 1:
+        raise kc.KhipuError(f"a {kh}x{kw} kernel does not fit in a {image.shape} image")
+    full = np.array(
+        [
+            [float((image[i : i + kh, j : j + kw] * kernel).sum()) for j in range(out_w)]
+            for i in range(out_h)
+        ]
+    )
+    if positions is None:
+        positions = [(0, 0), (0, 1), (1, 0), (out_h - 1, out_w - 1)]
+    fig = kc.new_figure(8.5, 2.5 * len(positions))
+    axes = fig.subplots(len(positions), 3, squeeze=False)
+    lim = float(np.abs(full).max()) or 1.0
+    for row, (i, j) in enumerate(positions):
+        ax_in, ax_prod, ax_out = axes[row]
+        ax_in.imshow(image, cmap="gray")
+        for (a, b), v in np.ndenumerate(image):
+            ax_in.text(b, a, f"{v:g}", ha="center", va="center", fontsize=7, color="tab:orange")
+        ax_in.add_patch(Rectangle((j - 0.5, i - 0.5), kw, kh, fill=False, ec="tab:red", lw=2.5))
+        ax_in.set_title(f"input, window at ({i}, {j})", fontsize=9)
+        window = image[i : i + kh, j : j + kw]
+        ax_prod.imshow(window * kernel, cmap="coolwarm", vmin=-lim / 2, vmax=lim / 2)
+        for (a, b), k in np.ndenumerate(kernel):
+            factor = f"({k:g})" if k < 0 else f"{k:g}"
+            ax_prod.text(b, a, f"{window[a, b]:g}·{factor}", ha="center", va="center", fontsize=7)
+        ax_prod.set_title(f"window × kernel, sum = {full[i, j]:g}", fontsize=9)
+        shown = np.full_like(full, np.nan)
+        done = i * out_w + j + 1
+        shown.ravel()[:done] = full.ravel()[:done]
+        ax_out.imshow(shown, cmap="coolwarm", vmin=-lim, vmax=lim)
+        ax_out.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="tab:red", lw=2.5))
+        for (a, b), v in np.ndenumerate(shown):
+            if np.isfinite(v):
+                ax_out.text(b, a, f"{v:g}", ha="center", va="center", fontsize=7)
+        ax_out.set_title(f"output {out_h}x{out_w}, pixel ({i}, {j})", fontsize=9)
+        for ax in (ax_in, ax_prod, ax_out):
+            ax.set_xticks([])
+            ax.set_yticks([])
+    if path is not None:
+        kc.save_figure(fig, path)
+    return fig
+
+
+def plot_feature_maps(
+    image: np.ndarray,
+    maps: dict[str, np.ndarray],
+    *,
+    channels: int = 8,
+    path: str | Path | None = None,
+) -> Figure:
+    """One image and, per layer, the first ``channels`` feature maps it produces.
+
+    Args:
+      image: ``[H, W, C]`` in [0, 1].
+      maps: layer name → that image's activations ``[h, w, C_layer]`` (e.g. one
+        row of :func:`khipu.cnn.models.feature_maps`), in depth order.
+      channels: feature maps shown per layer; each is scaled by its own maximum.
+      path: save the PNG there.
+    """
+    if not maps:
+        raise kc.KhipuError("plot_feature_maps needs at least one layer's maps")
+    fig = kc.new_figure(1.3 * (channels + 1) + 0.5, 1.45 * len(maps) + 0.4)
+    axes = fig.subplots(len(maps), channels + 1, squeeze=False)
+    for row, (name, fmap) in enumerate(maps.items()):
+        fmap = np.asarray(fmap, dtype=np.float32)
+        if fmap.ndim != 3:
+            raise kc.KhipuError(f"maps[{name!r}] must be [h, w, channels], got {fmap.shape}")
+        first = axes[row][0]
+        if row == 0:
+            _show(first, image)
+            first.set_title("input", fontsize=8)
+        first.set_axis_off()
+        for c in range(channels):
+            ax = axes[row][c + 1]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c >= fmap.shape[-1]:
+                ax.set_axis_off()
+                continue
+            m = fmap[..., c]
+            ax.imshow(m / max(float(np.abs(m).max()), 1e-8), cmap="viridis", vmin=0, vmax=1)
+            if c == 0:
+                ax.set_ylabel(
+                    f"{name}\n{fmap.shape[0]}x{fmap.shape[1]}x{fmap.shape[2]}", fontsize=8
+                )
+    fig.suptitle("feature maps: early layers respond to edges and colour, later ones to parts")
+    if path is not None:
+        kc.save_figure(fig, path)
+    return fig
+
+
+def plot_parameter_growth(
+    sides: Sequence[int] = (8, 16, 32, 64, 128, 224),
+    *,
+    channels: int = 3,
+    units: int = 500,
+    kernel: int = 3,
+    path: str | Path | None = None,
+) -> Figure:
+    """Why dense layers on images blow up: parameters against the image side.
+
+    A dense layer from the flattened ``side x side x channels`` image to ``units``
+    units grows with the number of pixels; a ``kernel`` x ``kernel`` convolution
+    with ``units`` filters does not depend on the image size at all.
+    """
+    from khipu.cnn.models import conv_parameters, dense_parameters
+
+    sides = list(sides)
+    dense = [dense_parameters(s * s * channels, units) for s in sides]
+    conv = [conv_parameters(kernel, channels, units) for _ in sides]
+    fig = kc.new_figure(6.5, 3.8)
+    ax = fig.add_subplot()
+    ax.plot(sides, dense, marker="o", label=f"dense, {units} units")
+    ax.plot(sides, conv, marker="s", label=f"{kernel}x{kernel} conv, {units} filters")
+    ax.set_yscale("log")
+    ax.set_xlabel(f"image side (pixels; {channels} channels)")
+    ax.set_ylabel("parameters of one layer")
+    for s, d in zip(sides, dense, strict=True):
+        ax.annotate(f"{d:,}", (s, d), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    ax.set_title("one layer on a colour image")
     if path is not None:
         kc.save_figure(fig, path)
     return fig
