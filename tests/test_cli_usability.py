@@ -134,3 +134,54 @@ def test_gnn_config_has_no_null_for_a_default(tmp_path: Path) -> None:
     config = json.loads((out / "config.json").read_text())
     assert isinstance(config["learning_rate"], float)
     assert isinstance(config["model"], str)
+
+
+def _all_parsers(parser):  # type: ignore[no-untyped-def]
+    import argparse
+
+    found = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in set(action.choices.values()):
+                found += _all_parsers(sub)
+    return found
+
+
+def test_every_command_reading_tfds_offers_download() -> None:
+    from khipu.core.cli import build_parser
+
+    with_data_dir = []
+    for parser in _all_parsers(build_parser()):
+        options = {s for a in parser._actions for s in a.option_strings}
+        if "--data-dir" in options:
+            with_data_dir.append(parser.prog)
+            assert "--download" in options, parser.prog
+        else:
+            assert "--download" not in options, parser.prog
+    # the practicals whose full-size datasets come from tensorflow-datasets
+    topics = {ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    for topic in {"cnn", "gnn", "transformer"} & topics:
+        assert any(p.startswith(f"khipu {topic} ") for p in with_data_dir), topic
+
+
+def test_download_flag_reaches_tensorflow_datasets(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("khipu.cnn")
+    tfds = pytest.importorskip("tensorflow_datasets")
+    from khipu.core.cli import main
+
+    seen = []
+
+    def fake(name, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(kwargs["download"])
+        raise OSError("no network here")
+
+    monkeypatch.setattr(tfds, "data_source", fake)
+    argv = ["cnn", "train", "--dataset", "mnist", "--data-dir", str(tmp_path), "--epochs", "1"]
+    assert main([*argv, "--out", str(tmp_path / "a")]) == 1
+    assert "Pass --download" in capsys.readouterr().err
+    assert main([*argv, "--download", "--out", str(tmp_path / "b")]) == 1
+    assert "could not download tensorflow-datasets dataset 'mnist'" in capsys.readouterr().err
+    assert seen == [False, True]
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -277,6 +277,23 @@ def _mark_usage_parsers(parser: argparse.ArgumentParser) -> None:
                 _mark_usage_parsers(sub)
 
 
+def _add_download_options(parser: argparse.ArgumentParser) -> None:
+    """Every command that reads tensorflow-datasets (it has ``--data-dir``) gets
+    ``--download``: offline stays the default."""
+    options = {s for action in parser._actions for s in action.option_strings}
+    if "--data-dir" in options and "--download" not in options:
+        parser.add_argument(
+            "--download",
+            action="store_true",
+            help="let tensorflow-datasets download a missing dataset (MNIST, CIFAR-10, "
+            "MovieLens-100k, tiny_shakespeare...) into --data-dir; needs internet",
+        )
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in set(action.choices.values()):
+                _add_download_options(sub)
+
+
 def _autocomplete(parser: argparse.ArgumentParser) -> None:
     """Shell completion through argcomplete (a no-op unless the shell asks for it)."""
     try:
@@ -346,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         register(sub)
         sub.set_defaults(_topic_parser=sub)
+    _add_download_options(parser)
     _mark_usage_parsers(parser)
     return parser
 
@@ -366,10 +384,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if args.topic is None else 2
     if hasattr(args, "_topic_parser"):
         del args._topic_parser
+    downloads = bool(getattr(args, "download", False))
+    if downloads:  # --download: tensorflow-datasets may fetch a missing dataset
+        from khipu.core.data import allow_downloads
+
+        allow_downloads(True)
     code = 1
     try:
         code = _run_command(_joining_run(func) if hasattr(args, "coordinator") else func, args)
     finally:
+        if downloads:
+            allow_downloads(False)
         try:
             finish_run(ok=code == 0)
         except (OSError, KhipuError) as exc:

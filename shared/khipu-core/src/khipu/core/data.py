@@ -7,6 +7,7 @@ e.g. ``{"image": [N, H, W, C] float32, "label": [N] int32}``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import logging
 from collections.abc import Callable, Iterator, Mapping
@@ -196,15 +197,43 @@ _TFDS_IMAGE_DATASETS = {
 }
 
 
-def load_tfds_split(name: str, split: str, *, data_dir: str | Path | None = None) -> Any:
+_DOWNLOADS_ALLOWED = False
+
+
+def allow_downloads(allowed: bool = True) -> None:
+    """Lets :func:`load_tfds_split` download and prepare a missing dataset by default
+    (the ``--download`` option of the ``khipu`` commands). Offline is the default."""
+    global _DOWNLOADS_ALLOWED
+    _DOWNLOADS_ALLOWED = allowed
+
+
+def load_tfds_split(
+    name: str,
+    split: str,
+    *,
+    data_dir: str | Path | None = None,
+    download: bool | None = None,
+) -> Any:
     """Opens one split of a prepared tensorflow-datasets dataset for random access.
+
+    Args:
+      name: the tfds name (``"mnist"``, ``"cifar10"``, ``"movielens/100k-ratings"``,
+        ``"tiny_shakespeare"``...).
+      split: ``"train"``, ``"test"``...
+      data_dir: where prepared datasets live (tfds's default ``~/tensorflow_datasets``).
+      download: let tensorflow-datasets download and prepare the dataset (in the
+        ``array_record`` format) when it is missing; needs internet (Colab).
+        ``None``: as set by :func:`allow_downloads` (``--download``), else offline.
 
     Raises:
       MissingDependencyError: tensorflow-datasets is not installed.
-      DatasetNotAvailableError: the dataset is not prepared in ``data_dir``
-        (the message says how to prepare it).
+      DatasetNotAvailableError: the dataset is not prepared in ``data_dir`` and
+        downloading is off (the message names ``--download`` and the offline
+        recipe), or the download failed.
     """
     tfds = import_optional("tensorflow_datasets", install="khipu-core[tfds]")
+    if download is None:
+        download = _DOWNLOADS_ALLOWED
     dir_arg = None if data_dir is None else str(data_dir)
     # tfds logs its probing of dataset folders as warnings ("Variant folder ... has no
     # dir_name"); a missing dataset is reported once, below, in one line.
@@ -212,14 +241,28 @@ def load_tfds_split(name: str, split: str, *, data_dir: str | Path | None = None
     level = absl_logger.level
     absl_logger.setLevel(logging.ERROR)
     try:
+        if download:
+            return tfds.data_source(
+                name,
+                split=split,
+                data_dir=dir_arg,
+                download=True,
+                builder_kwargs={"file_format": "array_record"},
+            )
         return tfds.data_source(name, split=split, data_dir=dir_arg, download=False)
     except Exception as exc:  # tfds raises several types for "not there / wrong format"
         where = dir_arg or "~/tensorflow_datasets"
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if download:
+            raise DatasetNotAvailableError(
+                f"could not download tensorflow-datasets dataset {name!r} ({split}) "
+                f"into {where}: {reason}"
+            ) from exc
         raise DatasetNotAvailableError(
             f"tensorflow-datasets dataset {name!r} ({split}) is not available in {where} "
-            f"({reason}). On a machine with internet run "
-            f"`tfds build {name} --file_format=array_record`, then copy its folder "
+            f"({reason}). Pass --download (download=True in Python) to let "
+            f"tensorflow-datasets fetch it (needs internet), or on a machine with internet "
+            f"run `tfds build {name} --file_format=array_record` and copy its folder "
             f"into {where} (or pass --data-dir)"
         ) from exc
     finally:
@@ -243,6 +286,7 @@ def load_tfds_images(
     seed: int = 0,
     val_fraction: float = 0.1,
     limit: int | None = None,
+    download: bool | None = None,
 ) -> Splits:
     """An image-classification dataset from tensorflow-datasets.
 
@@ -256,9 +300,11 @@ def load_tfds_images(
       seed: seed of the train / validation split.
       val_fraction: fraction of the tfds train split held out for validation.
       limit: read at most this many examples per tfds split (quick runs).
+      download: see :func:`load_tfds_split` (``None``: ``--download`` / offline).
     """
-    train_full = _tfds_to_arrays(load_tfds_split(name, "train", data_dir=data_dir), limit)
-    test = _tfds_to_arrays(load_tfds_split(name, "test", data_dir=data_dir), limit)
+    load = functools.partial(load_tfds_split, name, data_dir=data_dir, download=download)
+    train_full = _tfds_to_arrays(load("train"), limit)
+    test = _tfds_to_arrays(load("test"), limit)
     train, val = split_arrays(train_full, (1.0 - val_fraction, val_fraction), seed=seed)
     n_classes = int(max(train_full["label"].max(), test["label"].max())) + 1
     names = _tfds_class_names(name, max(n_classes, 10))

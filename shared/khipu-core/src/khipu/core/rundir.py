@@ -31,7 +31,9 @@ _OWN_FILES = frozenset({MANIFEST_FILE, LOCK_FILE})
 _REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _THIRD_PARTY = ("jax", "jaxlib", "optax", "dm-haiku", "numpy")
 # Settings that never define a run: --resume may change them.
-_OPERATIONAL = frozenset({"out", "resume", "overwrite", "no_progress", "versions", "tensorboard"})
+_OPERATIONAL = frozenset(
+    {"out", "resume", "overwrite", "no_progress", "versions", "tensorboard", "download"}
+)
 
 
 def _read_umask() -> int:
