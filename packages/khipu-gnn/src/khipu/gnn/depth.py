@@ -28,6 +28,17 @@ from khipu.gnn.layers import add_bias, propagate
 from khipu.gnn.nodes import NodeTask
 from khipu.gnn.train import masked_cross_entropy
 
+__all__ = [
+    "DepthSweep",
+    "depth_sweep",
+    "feature_spread",
+    "gcn_stack",
+    "init_gcn_layers",
+    "propagation_spread",
+    "symmetric_gcn_aggregate",
+    "train_node_net",
+]
+
 Layers = Sequence[tuple[jax.Array, jax.Array]]
 Aggregate = Callable[[jax.Array, jax.Array, jax.Array, int], jax.Array]
 Stack = Callable[[Layers, jax.Array, jax.Array, jax.Array, int], jax.Array]

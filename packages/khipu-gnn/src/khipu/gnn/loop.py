@@ -16,6 +16,11 @@ import numpy as np
 import optax
 from khipu.core import KhipuError
 
+__all__ = [
+    "epoch_batches",
+    "train_epochs",
+]
+
 LossFn = Callable[[Any, Mapping[str, jax.Array]], jax.Array]
 
 
