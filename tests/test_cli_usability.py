@@ -119,11 +119,6 @@ def test_gnn_config_records_resolved_defaults_and_library_versions(tmp_path: Pat
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="khipu-gnn resolves --learning-rate after start_run (runs.py); fix: resolve it in "
-    "cmd_train and pass start_run(args, learning_rate=...)",
-)
 def test_gnn_config_has_no_null_for_a_default(tmp_path: Path) -> None:
     pytest.importorskip("khipu.gnn")
     out = tmp_path / "karate"
@@ -132,8 +127,31 @@ def test_gnn_config_has_no_null_for_a_default(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     config = json.loads((out / "config.json").read_text())
-    assert isinstance(config["learning_rate"], float)
-    assert isinstance(config["model"], str)
+    from khipu.gnn.runs import DEFAULT_LEARNING_RATE
+
+    assert config["learning_rate"] == DEFAULT_LEARNING_RATE["karate"]
+    assert config["model"] == config["resolved_model"] and isinstance(config["model"], str)
+    assert config["epochs"] == 1
+    defaults_left = [k for k, v in config.items() if v is None and k not in NOT_GIVEN]
+    assert not defaults_left, defaults_left
+    # --resume with the same (default) settings is accepted: the resolved values match
+    again = _khipu(
+        "gnn",
+        "train",
+        "--task",
+        "karate",
+        "--epochs",
+        "2",
+        "--no-progress",
+        "--resume",
+        "--out",
+        str(out),
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+
+
+# optional inputs that were not given (files, folders): null means "none", not a default
+NOT_GIVEN = {"edges", "ratings", "data_dir", "tu_dir"}
 
 
 def _all_parsers(parser):  # type: ignore[no-untyped-def]

@@ -92,7 +92,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """``khipu gnn train``."""
-    from khipu.gnn.runs import prepare_task, run_task
+    from khipu.gnn.runs import DEFAULT_EPOCHS, DEFAULT_LEARNING_RATE, prepare_task, run_task
 
     prepared = prepare_task(
         args.task,
@@ -105,6 +105,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         max_dense_bytes=args.max_dense_mib * 2**20,
     )
+    # config.json records the values the run uses, never null for "the task's default"
+    args.model = prepared.model
+    args.epochs = args.epochs or DEFAULT_EPOCHS[args.task]
+    args.learning_rate = args.learning_rate or DEFAULT_LEARNING_RATE[args.task]
     out = start_run(
         args, resume_may_differ=("epochs", "no_progress"), resolved_model=prepared.model
     )
