@@ -118,3 +118,38 @@ def test_metrics_bad_input_is_one_line_and_writes_nothing(
     assert main([*args[:4], "--test", str(unequal), "--out", str(out)]) == 1
     assert "same size" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_debias_every_method_writes_new_files_and_a_quality_table(
+    tmp_path: Path, default_emb: kb.WordEmbeddings
+) -> None:
+    import hashlib
+
+    need = set(kb.gender_specific_words()) | {w for p in kb.definitional_pairs() for w in p}
+    need |= {w for p in kb.equalize_pairs() for w in p}
+    need |= {w for ws in kb.get_test("en-gender-career").word_sets().values() for w in ws}
+    need |= set(kb.example_sets()["professions"])
+    words = [w for i, w in enumerate(default_emb.words) if i < 800 or w in need]
+    small = kb.WordEmbeddings(tuple(words), default_emb.matrix(words), name="small")
+    source = small.save_word2vec(tmp_path / "small.txt")
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    out = tmp_path / "debias"
+    rc = main(
+        [
+            "bias", "debias", "--embeddings", str(source), "--method", "all",
+            "--no-analogies", "--recover-words", "40", "--ran-words", "50",
+            "--permutations", "100", "--out", str(out),
+        ]
+    )  # fmt: skip
+    assert rc == 0
+    assert hashlib.sha256(source.read_bytes()).hexdigest() == digest  # original untouched
+    table = json.loads((out / "quality.json").read_text())
+    assert set(table) == {"before", "hard", "multiclass", "double-hard", "hsr", "ran"}
+    for method in table:
+        if method != "before":
+            written = kb.load_embeddings(out / f"debiased-{method}.txt")
+            assert written.words == small.words
+    assert table["hard"]["direct_bias"] < 0.2 * table["before"]["direct_bias"]
+    assert {"wordsim353", "simlex999", "recoverability", "weat_effect_size"} <= set(table["hsr"])
+    assert (out / "quality.png").stat().st_size > 5000

@@ -28,6 +28,15 @@ from .debias import (
     neutralize as neutralize,
     recoverability as recoverability,
 )
+from .debiasers import (
+    DoubleHardChoice as DoubleHardChoice,
+    RanWeights as RanWeights,
+    debias as debias,
+    double_hard_debias as double_hard_debias,
+    half_sibling_regression as half_sibling_regression,
+    multiclass_hard_debias as multiclass_hard_debias,
+    ran_debias as ran_debias,
+)
 from .directions import (
     BiasDirection as BiasDirection,
     Projection as Projection,
@@ -75,11 +84,20 @@ from .metrics import (
 )
 from .plots import (
     plot_explained_variance as plot_explained_variance,
+    plot_metrics as plot_metrics,
     plot_pairs as plot_pairs,
+    plot_quality as plot_quality,
+    plot_rank_agreement as plot_rank_agreement,
     plot_projection_bars as plot_projection_bars,
     plot_projection_plane as plot_projection_plane,
     plot_sweep as plot_sweep,
     plot_weat as plot_weat,
+)
+from .quality import (
+    format_table as format_table,
+    quality_table as quality_table,
+    recoverability_classifier as recoverability_classifier,
+    word_similarity as word_similarity,
 )
 from .query import (
     METRICS as METRICS,

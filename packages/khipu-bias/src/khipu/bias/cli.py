@@ -311,8 +311,10 @@ def _cmd_project(args: argparse.Namespace) -> int:
 
 def _cmd_debias(args: argparse.Namespace) -> int:
     import khipu.core as kc
-    from khipu.bias.debias import hard_debias, recoverability
+    from khipu.bias.debias import recoverability
+    from khipu.bias.debiasers import METHODS, debias
     from khipu.bias.directions import direction_pca, project
+    from khipu.bias.quality import format_table, quality_table
     from khipu.bias.weat import weat
     from khipu.bias.wordsets import (
         definitional_pairs,
@@ -327,7 +329,32 @@ def _cmd_debias(args: argparse.Namespace) -> int:
     emb = _embeddings(args)
     direction = direction_pca(emb, definitional_pairs(args.language), max_missing=0.5)
     keep = gender_specific_words(args.language)
-    debiased = hard_debias(emb, direction, keep=keep, equalize_pairs=equalize_pairs(args.language))
+    methods = list(METHODS) if "all" in args.method else list(dict.fromkeys(args.method))
+    by_method = {
+        name: debias(
+            emb,
+            name,
+            pairs=definitional_pairs(args.language),
+            keep=keep,
+            equalize_pairs=equalize_pairs(args.language),
+            neutral_words=neutral_words,
+            ran_words=args.ran_words,
+            seed=args.seed,
+        )
+        for name in methods
+    }
+    debiased = by_method[methods[0]]
+    table = quality_table(
+        emb,
+        by_method,
+        direction,
+        test,
+        [w for w in neutral_words if w not in keep],
+        exclude=keep,
+        n_words=args.recover_words,
+        seed=args.seed,
+        analogies=not args.no_analogies,
+    )
     before, after = (
         weat(
             e,
@@ -359,6 +386,13 @@ def _cmd_debias(args: argparse.Namespace) -> int:
         debiased.save_word2vec(save_outside)
     elif args.save is not None:
         debiased.save_word2vec(out / Path(args.save))
+    for name, vectors in by_method.items():
+        vectors.save_word2vec(out / f"debiased-{name}.txt")
+    kc.write_json(out / "quality.json", table)
+    from khipu.bias.plots import plot_quality
+
+    plot_quality(table, path=out / "quality.png")
+    print(format_table(table))
     kc.write_json(
         out / "recoverable_words.json",
         {"first": list(rec.words_first), "second": list(rec.words_second)},
@@ -378,6 +412,8 @@ def _cmd_debias(args: argparse.Namespace) -> int:
             "neighbour_agreement_after": rec.neighbour_agreement,
             "neighbour_correlation_after": rec.neighbour_correlation,
             "n_missing": before.n_missing,
+            "methods": ", ".join(methods),
+            **{f"{k}[{name}]": v for name, row in table.items() for k, v in row.items()},
         },
     )
     return 0
@@ -639,9 +675,30 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="most biased words per side for the recoverability check",
     )
     p.add_argument(
+        "--method",
+        nargs="+",
+        choices=["hard", "multiclass", "double-hard", "hsr", "ran", "all"],
+        default=["hard"],
+        help="debiasing method(s): hard (Bolukbasi), multiclass (Manzini), double-hard "
+        "(Wang), hsr (Yang & Feng), ran (Kumar), or all; each writes debiased-<method>.txt "
+        "and a row of the before/after quality table (default hard)",
+    )
+    p.add_argument(
+        "--ran-words",
+        type=bounded_int(1, 1_000_000),
+        default=2000,
+        help="RAN debiases this many of the most biased words (+ --words; default 2000)",
+    )
+    p.add_argument(
+        "--no-analogies",
+        action="store_true",
+        help="leave the (slow) analogy benchmark out of the quality table",
+    )
+    p.add_argument(
         "--save",
         type=Path,
-        help="also write the debiased vectors (word2vec text); a relative name goes into --out",
+        help="also write the first method's debiased vectors (word2vec text); a relative "
+        "name goes into --out",
     )
     p.add_argument(
         "--replace-save",

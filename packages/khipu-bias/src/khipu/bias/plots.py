@@ -11,6 +11,7 @@
 * :func:`plot_metrics`: every metric of :mod:`khipu.bias.query` with its bootstrap interval,
   one panel per metric, one row per embedding.
 * :func:`plot_rank_agreement`: embeddings ranked by each metric, and the rankings' agreement.
+* :func:`plot_quality`: the before/after debiasing table.
 * :func:`plot_sweep`: WEAT effect sizes against a setting (e.g. the stereotype rate of the
   generated Spanish corpus), one point per seed.
 
@@ -314,4 +315,33 @@ def plot_rank_agreement(
         )
     fig.colorbar(im2, ax=ax2, label="Spearman rho between rankings")
     fig.suptitle(title or "Rankings of the embeddings by each metric, and how they agree")
+    return _done(fig, path)
+
+
+def plot_quality(
+    table: Mapping[str, Mapping[str, float]],
+    *,
+    title: str | None = None,
+    path: str | Path | None = None,
+) -> Figure:
+    """The before/after table of :func:`khipu.bias.quality.quality_table` as bars: one
+    panel per number (quality on top, remaining bias below), one bar per embedding."""
+    rows = list(table)
+    columns = list(next(iter(table.values())))
+    cols = 4
+    n_rows = -(-len(columns) // cols)
+    fig = kc.new_figure(3.2 * cols, 2.8 * n_rows + 0.8)
+    axes = fig.subplots(n_rows, cols, squeeze=False).ravel()
+    for ax, col in zip(axes, columns, strict=False):
+        values = [table[r][col] for r in rows]
+        ax.bar(range(len(rows)), values, color=[f"C{i}" for i in range(len(rows))])
+        ax.set_xticks(range(len(rows)), rows, rotation=45, ha="right", fontsize=7)
+        ax.set_title(col, fontsize=9)
+        ax.axhline(0, color="black", lw=0.6)
+        if col in ("recoverability", "cluster_accuracy"):
+            ax.axhline(0.5, color="gray", ls=":", lw=1)
+            ax.set_ylim(0, 1.05)
+    for ax in axes[len(columns) :]:
+        ax.axis("off")
+    fig.suptitle(title or "Before and after debiasing: quality kept, bias left (0.5 = chance)")
     return _done(fig, path)
