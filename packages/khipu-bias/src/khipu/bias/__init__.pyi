@@ -86,10 +86,10 @@ from .plots import (
     plot_explained_variance as plot_explained_variance,
     plot_metrics as plot_metrics,
     plot_pairs as plot_pairs,
-    plot_quality as plot_quality,
-    plot_rank_agreement as plot_rank_agreement,
     plot_projection_bars as plot_projection_bars,
     plot_projection_plane as plot_projection_plane,
+    plot_quality as plot_quality,
+    plot_rank_agreement as plot_rank_agreement,
     plot_sweep as plot_sweep,
     plot_weat as plot_weat,
 )
