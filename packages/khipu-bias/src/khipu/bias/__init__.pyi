@@ -54,6 +54,13 @@ from .embeddings import (
     load_embeddings as load_embeddings,
     strip_accents as strip_accents,
 )
+from .explore import (
+    GeneratedAnalogy as GeneratedAnalogy,
+    WordMap as WordMap,
+    generated_analogies as generated_analogies,
+    projection_table as projection_table,
+    word_map as word_map,
+)
 from .lm import (
     CbowScorer as CbowScorer,
     HFMaskedLMScorer as HFMaskedLMScorer,
@@ -92,6 +99,7 @@ from .plots import (
     plot_rank_agreement as plot_rank_agreement,
     plot_sweep as plot_sweep,
     plot_weat as plot_weat,
+    plot_word_map as plot_word_map,
 )
 from .quality import (
     format_table as format_table,

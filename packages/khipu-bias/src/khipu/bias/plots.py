@@ -11,6 +11,7 @@
 * :func:`plot_metrics`: every metric of :mod:`khipu.bias.query` with its bootstrap interval,
   one panel per metric, one row per embedding.
 * :func:`plot_rank_agreement`: embeddings ranked by each metric, and the rankings' agreement.
+* :func:`plot_word_map`: EDIA's 2-D PCA word map.
 * :func:`plot_quality`: the before/after debiasing table.
 * :func:`plot_sweep`: WEAT effect sizes against a setting (e.g. the stereotype rate of the
   generated Spanish corpus), one point per seed.
@@ -27,6 +28,7 @@ from pathlib import Path
 import khipu.core as kc
 import numpy as np
 from khipu.bias.directions import BiasDirection, Projection
+from khipu.bias.explore import WordMap
 from khipu.bias.lm import PairsResult
 from khipu.bias.query import QueryMetrics, Ranking
 from khipu.bias.weat import WeatResult
@@ -344,4 +346,33 @@ def plot_quality(
     for ax in axes[len(columns) :]:
         ax.axis("off")
     fig.suptitle(title or "Before and after debiasing: quality kept, bias left (0.5 = chance)")
+    return _done(fig, path)
+
+
+def plot_word_map(
+    word_map: WordMap, *, title: str | None = None, path: str | Path | None = None
+) -> Figure:
+    """EDIA's word map: the chosen words in the plane of their two principal components,
+    coloured by list."""
+    fig = kc.new_figure(7.0, 5.5)
+    ax = fig.add_subplot()
+    names = list(dict.fromkeys(word_map.groups))
+    for i, name in enumerate(names):
+        rows = [j for j, gname in enumerate(word_map.groups) if gname == name]
+        ax.scatter(word_map.coords[rows, 0], word_map.coords[rows, 1], color=f"C{i}", label=name)
+        for j in rows:
+            ax.annotate(
+                word_map.words[j],
+                word_map.coords[j],
+                fontsize=7,
+                xytext=(2, 2),
+                textcoords="offset points",
+            )
+    ev = word_map.explained
+    ax.set_xlabel(f"PC1 ({ev[0]:.0%} of the variance)")
+    ax.set_ylabel(f"PC2 ({ev[1]:.0%})")
+    ax.axhline(0, color="gray", lw=0.5)
+    ax.axvline(0, color="gray", lw=0.5)
+    ax.legend(fontsize=8)
+    ax.set_title(title or "Word map: PCA of the chosen words")
     return _done(fig, path)
