@@ -70,3 +70,26 @@ def test_the_command_turns_a_stray_unicode_error_into_one_line(
     code = cli._run_command(reader, None)  # type: ignore[arg-type]
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1 and "byte offset 2" in err
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 1 << 20])
+def test_streaming_check_names_the_same_offset_as_the_whole_file_check(
+    tmp_path: Path, chunk: int
+) -> None:
+    """check_utf8_file reads in chunks (constant memory) yet reports the file offset,
+    also when a multi-byte character straddles two chunks."""
+    from khipu.core import check_utf8_file
+
+    f = tmp_path / "vectors.txt"
+    good = "añb\nçé€\n".encode()
+    check_utf8_file(f if f.write_bytes(good) else f, chunk_bytes=chunk)
+    for data in (good + b"x\xe9y\n", good + b"\x00", b"ok\n\xe2\x82"):
+        f.write_bytes(data)
+        with pytest.raises(KhipuError) as whole:
+            decode_text(data, str(f))
+        with pytest.raises(KhipuError) as streamed:
+            check_utf8_file(f, chunk_bytes=chunk)
+        if data.endswith(b"\xe2\x82"):  # cut short at the end: no byte is wrong yet
+            assert "ends inside a character (byte offset 5)" in str(streamed.value)
+        else:
+            assert str(streamed.value) == str(whole.value)

@@ -75,6 +75,7 @@ from .rundir import (
 )
 from .textfile import (
     check_input_file as check_input_file,
+    check_utf8_file as check_utf8_file,
     decode_text as decode_text,
     read_lines as read_lines,
     read_text as read_text,

@@ -10,6 +10,7 @@ string.
 
 from __future__ import annotations
 
+import codecs
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,6 +60,51 @@ def decode_text(data: bytes, name: str) -> str:
 def _not_text(data: bytes, name: str, offset: int, what: str) -> str:
     line = data.count(b"\n", 0, offset) + 1
     return f"{name} is not UTF-8 text: {what} at byte offset {offset} (line {line})"
+
+
+def check_utf8_file(path: str | Path, *, chunk_bytes: int = 1 << 20) -> None:
+    """Streams a file through a strict UTF-8 decoder (constant memory, any size).
+
+    For readers that hand a large file to another library (gensim, csv): call it when
+    the library reports a ``UnicodeDecodeError``, whose position is relative to a line or
+    a buffer, to name the byte offset in the file.
+
+    Raises:
+      KhipuError: the first byte that is not UTF-8 (or a NUL byte), with its offset and
+        line, as :func:`decode_text` words it.
+    """
+    p = Path(path)
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    offset = lines = 0
+    with p.open("rb") as f:
+        while chunk := f.read(chunk_bytes):
+            nul = chunk.find(b"\x00")
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                # exc.object is the bytes held back from the last chunk (an unfinished
+                # character, never a newline) followed by this chunk
+                at = exc.start - (len(exc.object) - len(chunk))  # may be < 0: last chunk
+                what = f"byte 0x{exc.object[exc.start]:02x} is not UTF-8"
+                if 0 <= nul < at:
+                    at, what = nul, "a NUL byte"
+                line = lines + chunk.count(b"\n", 0, max(at, 0)) + 1
+                raise KhipuError(
+                    f"{p} is not UTF-8 text: {what} at byte offset {offset + at} (line {line})"
+                ) from None
+            if nul >= 0:
+                line = lines + chunk.count(b"\n", 0, nul) + 1
+                raise KhipuError(
+                    f"{p} is not UTF-8 text: a NUL byte at byte offset {offset + nul} (line {line})"
+                )
+            offset += len(chunk)
+            lines += chunk.count(b"\n")
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise KhipuError(
+            f"{p} is not UTF-8 text: it ends inside a character (byte offset {offset})"
+        ) from None
 
 
 def read_text(path: str | Path, *, what: str = "file", max_bytes: int = DEFAULT_MAX_BYTES) -> str:
