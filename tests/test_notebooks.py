@@ -34,10 +34,15 @@ EXERCISE_CHECKERS: dict[str, list[str]] = {
         "check_mse_gradient",
         "check_optax_fit",
         "check_linear_module",
+        "check_to_channels_first",
         "check_dense_parameters",
         "check_conv_parameters",
+        "check_conv2d",
         "check_conv_output_size",
         "check_max_pool",
+        "check_cross_entropy",
+        "check_make_step",
+        "check_train_epoch",
         "check_global_average_pool",
         "check_batch_norm",
         "check_residual_block",
@@ -86,12 +91,16 @@ EXERCISE_CHECKERS: dict[str, list[str]] = {
     ],
     "04_diffusion": [
         "check_bayes_posterior",
+        "check_gaussian_conditional",
         "check_score_fn",
         "check_linear_beta_schedule",
         "check_q_sample",
         "check_posterior_variance",
+        "check_unet_up_path",
         "check_ddpm_loss",
         "check_ddpm_step",
+        "check_classifier_guided_eps",
+        "check_classifier_free_eps",
     ],
     "05_rl": [
         "check_linear_policy",
@@ -124,8 +133,13 @@ EXERCISE_CHECKERS: dict[str, list[str]] = {
 # Quizzes (`quiz`-tagged cells calling a `khipu.core.choice_check`) and group tasks
 # (markdown with a collapsed `<details><summary>Model answer</summary>`), per notebook:
 # the least each lesson keeps.
-MIN_QUIZZES: dict[str, int] = {"02_transformer": 10, "03_gnn": 7}
-MIN_DISCUSSIONS: dict[str, int] = {"02_transformer": 7, "03_gnn": 7}
+MIN_QUIZZES: dict[str, int] = {"01_cnn": 7, "02_transformer": 10, "03_gnn": 7, "04_diffusion": 4}
+MIN_DISCUSSIONS: dict[str, int] = {
+    "01_cnn": 3,
+    "02_transformer": 7,
+    "03_gnn": 7,
+    "04_diffusion": 10,
+}
 
 
 def _versions() -> dict[str, str]:

@@ -82,7 +82,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--dataset",
         default="digits",
-        help="digits (offline, default), mnist, fashion_mnist, cifar10",
+        help="digits (offline, default), shapes32 (offline, 32x32 RGB, 10 classes), mnist, "
+        "fashion_mnist, cifar10",
     )
     train.add_argument("--model", default="lenet", help="lenet (default), alexnet, fcn")
     train.add_argument("--epochs", type=positive_int, default=60, help="maximum epochs (60)")
