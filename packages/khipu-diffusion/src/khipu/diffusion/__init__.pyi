@@ -21,6 +21,13 @@ from .evaluation import (
     save_eval_classifier as save_eval_classifier,
     train_eval_classifier as train_eval_classifier,
 )
+from .guidance import (
+    NoisyClassifier as NoisyClassifier,
+    classifier_guided_eps as classifier_guided_eps,
+    classifier_log_prob_grad as classifier_log_prob_grad,
+    noisy_accuracy as noisy_accuracy,
+    train_noisy_classifier as train_noisy_classifier,
+)
 from .models import (
     Denoiser as Denoiser,
     DenoiserConfig as DenoiserConfig,
@@ -28,17 +35,26 @@ from .models import (
     ResnetBlock as ResnetBlock,
     SelfAttention as SelfAttention,
     UNet as UNet,
+    UNetLevel as UNetLevel,
     build_denoiser as build_denoiser,
     default_config as default_config,
     timestep_embedding as timestep_embedding,
+    unet_down_path as unet_down_path,
+    unet_layout as unet_layout,
+    unet_up_path as unet_up_path,
 )
 from .plots import (
     plot_denoising as plot_denoising,
     plot_forward_process as plot_forward_process,
+    plot_gaussian_conditionals as plot_gaussian_conditionals,
+    plot_generative_vs_discriminative as plot_generative_vs_discriminative,
     plot_mixture as plot_mixture,
     plot_points as plot_points,
+    plot_reverse_step as plot_reverse_step,
     plot_sample_grid as plot_sample_grid,
     plot_schedules as plot_schedules,
+    plot_unet as plot_unet,
+    plot_vlb_weights as plot_vlb_weights,
     save_denoising_gif as save_denoising_gif,
 )
 from .runs import (
@@ -68,9 +84,15 @@ from .schedules import (
     predict_x0 as predict_x0,
     q_sample as q_sample,
     schedule_summary as schedule_summary,
+    vlb_weights as vlb_weights,
 )
 from .toy import (
+    ClassGaussians as ClassGaussians,
     GaussianMixture as GaussianMixture,
+    class_posterior as class_posterior,
+    fit_class_gaussians as fit_class_gaussians,
+    gaussian_conditional as gaussian_conditional,
+    gaussian_mismatch as gaussian_mismatch,
     gaussian_mixture as gaussian_mixture,
     langevin_sample as langevin_sample,
     mixture_log_prob as mixture_log_prob,
@@ -79,6 +101,8 @@ from .toy import (
     mmd as mmd,
     moment_errors as moment_errors,
     practical_mixture as practical_mixture,
+    reverse_step_density as reverse_step_density,
+    sample_classes as sample_classes,
     sample_mixture as sample_mixture,
     score_ascent as score_ascent,
 )

@@ -8,13 +8,28 @@ code on the practical's own example, seeded random inputs and edge cases.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import functools
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from khipu.core.exercises import Case, function_check
-from khipu.diffusion.toy import mixture_log_prob, practical_mixture
+from khipu.core.exercises import (
+    Case,
+    Checker,
+    NotAttempted,
+    choice_check,
+    describe,
+    function_check,
+    mismatch,
+)
+from khipu.diffusion import models
+from khipu.diffusion.toy import (
+    gaussian_conditional as _gaussian_conditional,
+    mixture_log_prob,
+    practical_mixture,
+)
 
 # --- references ---------------------------------------------------------------
 
@@ -23,6 +38,14 @@ def bayes_posterior(likelihoods: jax.Array, prior: jax.Array) -> jax.Array:
     """``p(y | x) = p(x | y) p(y) / Σ_y' p(x | y') p(y')`` for ``[K]`` likelihoods and prior."""
     joint = jnp.asarray(likelihoods) * jnp.asarray(prior)
     return joint / joint.sum()
+
+
+def gaussian_conditional(
+    mean: Any, cov: Any, x: float | None = None, y: float | None = None
+) -> tuple[float, float]:
+    """Mean and variance of ``p(y | x)`` (``x`` given) or ``p(x | y)`` (``y`` given) of a
+    2-D Gaussian with ``mean`` ``[2]`` and ``cov`` ``[2, 2]``."""
+    return _gaussian_conditional(mean, cov, x=x, y=y)
 
 
 def log_density(x: jax.Array) -> jax.Array:
@@ -78,6 +101,41 @@ def ddpm_step(x: jax.Array, t: int, eps: jax.Array, z: jax.Array, betas: jax.Arr
     abar = jnp.cumprod(1.0 - betas)
     mean = (x - betas[t] / jnp.sqrt(1.0 - abar[t]) * eps) / jnp.sqrt(1.0 - betas[t])
     return mean + jnp.sqrt(posterior_variance(betas)[t]) * z
+
+
+def ddpm_step_beta(
+    x: jax.Array, t: int, eps: jax.Array, z: jax.Array, betas: jax.Array
+) -> jax.Array:
+    """:func:`ddpm_step` with Ho et al.'s other choice ``σ_t² = β_t``; as Algorithm 2
+    says, the last step (``t = 0``) adds no noise."""
+    betas = jnp.asarray(betas)
+    noise = z if t > 0 else jnp.zeros_like(z)
+    return ddpm_step(x, t, eps, jnp.zeros_like(z), betas) + jnp.sqrt(betas[t]) * noise
+
+
+def unet_up_path(
+    h: jax.Array,
+    skips: list[jax.Array],
+    emb: jax.Array,
+    blocks: Sequence[Sequence[models.Block]],
+    upsample: Sequence[models.Resample | None],
+) -> jax.Array:
+    """The U-Net's way up (the package's :func:`khipu.diffusion.models.unet_up_path`):
+    for each level from the lowest, each block on ``concat(h, skips.pop())``, then the
+    level's up-sampling if it has one."""
+    return models.unet_up_path(h, skips, emb, blocks, upsample)
+
+
+def classifier_free_eps(cond: jax.Array, uncond: jax.Array, w: float) -> jax.Array:
+    """Classifier-free guidance: ``(1 + w) ε_θ(x, t, y) − w ε_θ(x, t, ∅)``."""
+    return (1.0 + w) * jnp.asarray(cond) - w * jnp.asarray(uncond)
+
+
+def classifier_guided_eps(
+    eps: jax.Array, grad_log_prob: jax.Array, alpha_bar_t: float, scale: float
+) -> jax.Array:
+    """Classifier guidance in ε-form: ``ε − s √(1 − ᾱ_t) ∇ₓ log p_φ(y | x_t)``."""
+    return jnp.asarray(eps) - scale * jnp.sqrt(1.0 - alpha_bar_t) * jnp.asarray(grad_log_prob)
 
 
 # --- inputs of the checks ---------------------------------------------------------
@@ -149,7 +207,137 @@ def _step_cases() -> Iterator[Case]:
         yield Case(f"t = {t}", (x, t, eps, z, _betas()))
 
 
+def _conditional_cases() -> Iterator[Case]:
+    m, c = np.array([0.8, 3.2]), np.array([[0.8, -0.8], [-0.8, 2.0]])
+    pos = np.array([[2.0, 0.9], [0.9, 1.0]])
+    yield Case("the practical's p(y | x = −0.8)", (m, c, -0.8, None))
+    yield Case("the practical's p(x | y = 2)", (m, c, None, 2.0))
+    yield Case("positive correlation, p(y | x = 1.5)", (np.zeros(2), pos, 1.5, None))
+    yield Case("positive correlation, p(x | y = −1)", (np.array([1.0, -1.0]), pos, None, -1.0))
+
+
+def _cfg_cases() -> Iterator[Case]:
+    r = _rng(6)
+    cond = r.normal(size=(2, 4, 4, 1)).astype(np.float32)
+    uncond = r.normal(size=(2, 4, 4, 1)).astype(np.float32)
+    for w in (0.0, 1.0, 2.0, 0.5):
+        yield Case(f"w = {w}", (cond, uncond, w))
+
+
+def _cg_cases() -> Iterator[Case]:
+    r = _rng(7)
+    eps = r.normal(size=(3, 4, 4, 1)).astype(np.float32)
+    grad = r.normal(size=(3, 4, 4, 1)).astype(np.float32)
+    for abar, scale in ((0.9, 1.0), (0.05, 3.0), (0.5, 0.0), (0.3, 10.0)):
+        yield Case(f"ᾱ_t = {abar}, s = {scale}", (eps, grad, abar, scale))
+
+
+_UP_PATH_CONFIG = models.DenoiserConfig(
+    data_shape=(8, 8, 1), dim=8, dim_mults=(1, 2, 2), num_res_blocks=2, groups=4, num_classes=3
+)
+_UP_PATH_LABEL = "three levels of two blocks each"
+
+
+@functools.cache
+def _up_path_reference() -> tuple[Any, tuple[jax.Array, ...], np.ndarray]:
+    """Random, non-zero parameters (no init compile: it is slow), inputs and the
+    reference U-Net's output, computed once."""
+    reference = models.build_denoiser(_UP_PATH_CONFIG)
+    rng = _rng(100)
+    shapes = jax.eval_shape(reference.init, jax.random.key(0))
+    params = jax.tree.map(lambda s: jnp.asarray(0.2 * rng.normal(size=s.shape), s.dtype), shapes)
+    x = jnp.asarray(rng.normal(size=(2, *_UP_PATH_CONFIG.data_shape)), jnp.float32)
+    inputs = (x, jnp.array([3, 700]), jnp.array([0, 2]))
+    expected = np.asarray(jax.jit(reference.transformed.apply)(params, *inputs))
+    return params, inputs, expected
+
+
+def _judge_up_path(student: Any) -> str | None:
+    """Runs a U-Net whose way up is ``student`` with the reference U-Net's (random,
+    non-zero) parameters: the same blocks called in the same way give the same output;
+    a missing skip, a wrong order or a missing up-sampling changes a shape or a value."""
+    if not callable(student):
+        return f"expected a function, got {describe(student)}"
+    params, inputs, expected = _up_path_reference()
+    try:
+        answer = models.build_denoiser(_UP_PATH_CONFIG, up_path=student)
+        got = jax.jit(answer.transformed.apply)(params, *inputs)
+    except (NotImplementedError, NotAttempted):
+        raise
+    except Exception as exc:
+        text = " ".join(str(exc).split())[:140]
+        return f"on a U-Net with {_UP_PATH_LABEL} it raised {type(exc).__name__}: {text}"
+    if (why := mismatch(expected, got, rtol=1e-4, atol=1e-5)) is not None:
+        return f"on a U-Net with {_UP_PATH_LABEL}, the output differs: {why}"
+    return None
+
+
+def _judge_ddpm_step(student: Any) -> str | None:
+    """Accepts σ_t² = β̃_t or σ_t² = β_t (both in Ho et al.), the same choice at every t."""
+    if not callable(student):
+        return f"expected a function, got {describe(student)}"
+    fits = {"β̃": True, "β": True}
+    for case in _step_cases():
+        try:
+            got = student(*case.args)
+        except (NotImplementedError, NotAttempted):
+            raise
+        except Exception as exc:
+            return f"on {case.label} it raised {type(exc).__name__}"
+        if got is Ellipsis:
+            raise NotAttempted
+        for name, ref in (("β̃", ddpm_step), ("β", ddpm_step_beta)):
+            if fits[name] and mismatch(ref(*case.args), got, rtol=1e-4, atol=1e-5) is not None:
+                fits[name] = False
+        if not any(fits.values()):
+            want = describe(np.asarray(ddpm_step(*case.args)))
+            alt = describe(np.asarray(ddpm_step_beta(*case.args)))
+            return (
+                f"on {case.label}: expected {want} (σ² = β̃_t) or {alt} (σ² = β_t), "
+                f"got {describe(got)}"
+            )
+    return None
+
+
 # --- checkers -----------------------------------------------------------------------
+
+check_gaussian_conditional = function_check(
+    "gaussian_conditional",
+    gaussian_conditional,
+    _conditional_cases,
+    rtol=1e-5,
+    atol=1e-6,
+    hint=(
+        "given x: mean μ_y + Σ_yx / Σ_xx · (x − μ_x), variance Σ_yy − Σ_yx Σ_xy / Σ_xx; "
+        "given y swap the roles; return (mean, variance)"
+    ),
+)
+check_unet_up_path = Checker(
+    "unet_up_path",
+    _judge_up_path,
+    unet_up_path,
+    hint=(
+        "for level in reversed(range(len(blocks))): for block in blocks[level]: "
+        "h = block(jnp.concatenate([h, skips.pop()], axis=-1), emb); then h = "
+        "upsample[level](h) unless it is None"
+    ),
+)
+check_classifier_free_eps = function_check(
+    "classifier_free_eps",
+    classifier_free_eps,
+    _cfg_cases,
+    rtol=1e-5,
+    atol=1e-6,
+    hint="(1 + w) · cond − w · uncond (w = 0 is the plain conditional model)",
+)
+check_classifier_guided_eps = function_check(
+    "classifier_guided_eps",
+    classifier_guided_eps,
+    _cg_cases,
+    rtol=1e-5,
+    atol=1e-5,
+    hint="ε − s · √(1 − ᾱ_t) · ∇ log p(y | x_t): minus, since ε points away from the data",
+)
 
 check_bayes_posterior = function_check(
     "bayes_posterior",
@@ -195,40 +383,121 @@ check_ddpm_loss = function_check(
     atol=1e-5,
     hint="noise x0 with q_sample, feed x_t (not x0) and t to the model, compare with the noise",
 )
-check_ddpm_step = function_check(
+check_ddpm_step = Checker(
     "ddpm_step",
+    _judge_ddpm_step,
     ddpm_step,
-    _step_cases,
-    rtol=1e-4,
-    atol=1e-5,
-    hint="divide by √α_t (not √ᾱ_t) and add √β̃_t · z",
+    hint=(
+        "divide by √α_t (not √ᾱ_t) and add σ_t · z with σ_t² = β̃_t or β_t; "
+        "no noise at the last step (t = 0)"
+    ),
 )
 
 CHECKERS = (
     check_bayes_posterior,
+    check_gaussian_conditional,
     check_score_fn,
     check_linear_beta_schedule,
     check_q_sample,
     check_posterior_variance,
+    check_unet_up_path,
     check_ddpm_loss,
     check_ddpm_step,
+    check_classifier_guided_eps,
+    check_classifier_free_eps,
 )
+
+# --- quizzes --------------------------------------------------------------------------
+
+quiz_score_normaliser = choice_check(
+    "score_normaliser",
+    "p_θ(x) = exp(f_θ(x)) / Z_θ. Why can a network learn the score ∇ₓ log p_θ(x) without Z_θ?",
+    [
+        "Z_θ is always 1 for neural networks",
+        "log Z_θ does not depend on x, so its gradient with respect to x is zero",
+        "the score is only needed at the data points, where Z_θ cancels",
+        "Z_θ is estimated by Monte Carlo during training",
+    ],
+    "b",
+    "∇ₓ log p_θ(x) = ∇ₓ f_θ(x) − ∇ₓ log Z_θ and the last term is 0: the normalising "
+    "constant, the hard part of p_θ(x), drops out of the score.",
+)
+quiz_skip_connections = choice_check(
+    "skip_connections",
+    "What do the U-Net's skip connections give the way up?",
+    [
+        "fewer parameters than an autoencoder of the same depth",
+        "the fine, high-resolution detail of x_t that the bottleneck has thrown away, "
+        "and short paths for the gradient",
+        "the time embedding, which the bottleneck does not receive",
+        "a way to skip the noisy time steps during training",
+    ],
+    "b",
+    "The bottleneck is coarse (2×2 or 4×4 here); concatenating the way down's features "
+    "at each resolution lets the output be exact at the pixel level, and the short paths "
+    "help the gradient flow (as in ResNets).",
+)
+quiz_simple_loss = choice_check(
+    "simple_loss",
+    "Ho et al.'s loss ‖ε − ε_θ(x_t, t)‖² with t uniform, compared with the variational bound:",
+    [
+        "it is exactly the bound, simplified",
+        "it is the bound with each time step's term reweighted (λ_t = 1 instead of "
+        "β_t² / (2σ_t² α_t (1 − ᾱ_t))): a different objective with the same minimiser "
+        "for a perfect model",
+        "it is a lower bound on the bound",
+        "it ignores the forward process",
+    ],
+    "b",
+    "Each KL term is λ_t ‖ε − ε_θ‖² + const; dropping λ_t reweights the terms (small t "
+    "count less than in the bound). It no longer bounds log p, but every term is still "
+    "minimised by the true noise prediction, and samples are better.",
+)
+quiz_guidance_weight = choice_check(
+    "guidance_weight",
+    "With ε̂ = (1 + w) ε_θ(x, t, y) − w ε_θ(x, t, ∅), what does w = 0 sample from?",
+    [
+        "the unconditional model p(x)",
+        "the conditional model p(x | y), unguided",
+        "p(x | y) with the classifier term doubled",
+        "nothing: w must be positive",
+    ],
+    "b",
+    "w = 0 leaves ε_θ(x, t, y), the conditional model; w > 0 adds w times the implicit "
+    "classifier's gradient ∇ log p(y | x) (γ = 1 + w in the original's notation; γ = 0 "
+    "would be the unconditional model).",
+)
+QUIZZES = (quiz_score_normaliser, quiz_skip_connections, quiz_simple_loss, quiz_guidance_weight)
 
 __all__ = [
     "CHECKERS",
+    "QUIZZES",
     "bayes_posterior",
     "check_bayes_posterior",
+    "check_classifier_free_eps",
+    "check_classifier_guided_eps",
     "check_ddpm_loss",
     "check_ddpm_step",
+    "check_gaussian_conditional",
     "check_linear_beta_schedule",
     "check_posterior_variance",
     "check_q_sample",
     "check_score_fn",
+    "check_unet_up_path",
+    "classifier_free_eps",
+    "classifier_guided_eps",
     "ddpm_loss",
     "ddpm_step",
+    "ddpm_step_beta",
+    "gaussian_conditional",
     "linear_beta_schedule",
     "log_density",
     "posterior_variance",
     "q_sample",
+    "quiz_guidance_weight",
+    "quiz_score_normaliser",
+    "quiz_simple_loss",
+    "quiz_skip_connections",
     "score_fn",
+    "unet_up_path",
 ]

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Literal
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, NamedTuple
 
 import haiku as hk
 import jax
@@ -172,6 +173,88 @@ class SelfAttention(hk.Module):
         return x + attn.reshape(b, h, w, c)
 
 
+Block = Callable[[jax.Array, jax.Array], jax.Array]
+"""A ResNet block of the U-Net: ``block(h [B, H, W, C_in], emb [B, E]) -> [B, H, W, C]``."""
+Resample = Callable[[jax.Array], jax.Array]
+"""An up-sampling step: ``[B, H, W, C] -> [B, 2H, 2W, C']``."""
+UpPath = Callable[
+    [jax.Array, list[jax.Array], jax.Array, Sequence[Sequence[Block]], Sequence[Resample | None]],
+    jax.Array,
+]
+"""``up_path(h, skips, emb, blocks, upsample) -> h``: the U-Net's way up (see
+:func:`unet_up_path`)."""
+
+
+def unet_down_path(
+    h: jax.Array,
+    emb: jax.Array,
+    blocks: Sequence[Sequence[Block]],
+    downsample: Sequence[Resample | None],
+) -> tuple[jax.Array, list[jax.Array]]:
+    """The U-Net's way down: at each resolution (level) its ResNet blocks, keeping every
+    block's output as a skip, then a stride-2 down-sampling (none after the last level).
+
+    Args:
+      h: ``[B, H, W, C]`` features after the first convolution.
+      emb: ``[B, E]`` time (and label) embedding.
+      blocks: ``blocks[level]``: that level's ResNet blocks.
+      downsample: ``downsample[level]`` halves H and W (``None`` at the last level).
+
+    Returns:
+      The lowest-resolution features and the skips ``[B, H_l, W_l, C_l]``, first to last.
+    """
+    skips = []
+    for level, level_blocks in enumerate(blocks):
+        for block in level_blocks:
+            h = block(h, emb)
+            skips.append(h)
+        down = downsample[level]
+        if down is not None:
+            h = down(h)
+    return h, skips
+
+
+def unet_up_path(
+    h: jax.Array,
+    skips: list[jax.Array],
+    emb: jax.Array,
+    blocks: Sequence[Sequence[Block]],
+    upsample: Sequence[Resample | None],
+) -> jax.Array:
+    """The U-Net's way up, symmetric to :func:`unet_down_path`: from the lowest level
+    to the highest, each ResNet block sees ``concat(h, skip)`` with the skip popped from
+    the end of ``skips`` (the most recent, same resolution), then the level's
+    up-sampling (none at level 0).
+
+    Args:
+      h: ``[B, H_L, W_L, C_L]`` features from the middle of the network.
+      skips: the way down's skips (consumed).
+      emb: ``[B, E]`` time (and label) embedding.
+      blocks: ``blocks[level]``: that level's ResNet blocks on the way up.
+      upsample: ``upsample[level]`` doubles H and W (``None`` at level 0).
+
+    Returns:
+      ``[B, H, W, C_0]`` features at full resolution.
+    """
+    for level in reversed(range(len(blocks))):
+        for block in blocks[level]:
+            h = jnp.concatenate([h, skips.pop()], axis=-1)
+            h = block(h, emb)
+        up = upsample[level]
+        if up is not None:
+            h = up(h)
+    return h
+
+
+def _nearest_upsample(conv: hk.Conv2D) -> Resample:
+    def up(h: jax.Array) -> jax.Array:
+        b, hh, ww, c = h.shape
+        out: jax.Array = conv(jax.image.resize(h, (b, 2 * hh, 2 * ww, c), method="nearest"))
+        return out
+
+    return up
+
+
 class UNet(hk.Module):
     """A U-Net noise predictor (Ho et al. 2020, smaller).
 
@@ -179,11 +262,17 @@ class UNet(hk.Module):
     as a skip) then a stride-2 conv; middle: ResNet, optional attention, ResNet;
     per resolution on the way up: ResNet blocks on ``concat(h, skip)`` then
     nearest-neighbour upsampling + conv; GroupNorm → SiLU → 1×1 conv out.
+
+    ``up_path`` replaces :func:`unet_up_path` (the notebook's exercise): it receives the
+    same blocks, so the parameters are the same whichever function runs.
     """
 
-    def __init__(self, config: DenoiserConfig, name: str | None = None) -> None:
+    def __init__(
+        self, config: DenoiserConfig, name: str | None = None, *, up_path: UpPath | None = None
+    ) -> None:
         super().__init__(name=name)
         self.config = config
+        self.up_path = up_path or unet_up_path
 
     def __call__(self, x: jax.Array, t: jax.Array, label: jax.Array | None = None) -> jax.Array:
         """``x`` ``[B, H, W, C]``, ``t`` ``[B]``, ``label`` ``[B]`` → ε̂ ``[B, H, W, C]``."""
@@ -196,25 +285,29 @@ class UNet(hk.Module):
             x = x.reshape(b, img_h // p, p, img_w // p, p, channels)
             x = x.transpose(0, 1, 3, 2, 4, 5).reshape(b, img_h // p, img_w // p, p * p * channels)
         h = hk.Conv2D(cfg.dim, 3, name="init_conv")(x)
-        skips = []
-        for level, width in enumerate(widths):
-            for i in range(cfg.num_res_blocks):
-                h = ResnetBlock(width, cfg.groups, name=f"down_{level}_{i}")(h, emb)
-                skips.append(h)
-            if level < len(widths) - 1:
-                h = hk.Conv2D(width, 3, stride=2, name=f"downsample_{level}")(h)
+        last = len(widths) - 1
+        down_blocks = [
+            [ResnetBlock(w, cfg.groups, name=f"down_{lv}_{i}") for i in range(cfg.num_res_blocks)]
+            for lv, w in enumerate(widths)
+        ]
+        downsample: list[Resample | None] = [
+            hk.Conv2D(w, 3, stride=2, name=f"downsample_{lv}") if lv < last else None
+            for lv, w in enumerate(widths)
+        ]
+        h, skips = unet_down_path(h, emb, down_blocks, downsample)
         h = ResnetBlock(widths[-1], cfg.groups, name="mid_1")(h, emb)
         if cfg.attention:
             h = SelfAttention(cfg.groups, name="mid_attention")(h)
         h = ResnetBlock(widths[-1], cfg.groups, name="mid_2")(h, emb)
-        for level in reversed(range(len(widths))):
-            for i in range(cfg.num_res_blocks):
-                h = jnp.concatenate([h, skips.pop()], axis=-1)
-                h = ResnetBlock(widths[level], cfg.groups, name=f"up_{level}_{i}")(h, emb)
-            if level > 0:
-                hb, hh, ww, hc = h.shape
-                h = jax.image.resize(h, (hb, 2 * hh, 2 * ww, hc), method="nearest")
-                h = hk.Conv2D(widths[level - 1], 3, name=f"upsample_{level}")(h)
+        up_blocks = [
+            [ResnetBlock(w, cfg.groups, name=f"up_{lv}_{i}") for i in range(cfg.num_res_blocks)]
+            for lv, w in enumerate(widths)
+        ]
+        upsample: list[Resample | None] = [None] + [
+            _nearest_upsample(hk.Conv2D(widths[lv - 1], 3, name=f"upsample_{lv}"))
+            for lv in range(1, len(widths))
+        ]
+        h = self.up_path(h, skips, emb, up_blocks, upsample)
         h = jax.nn.silu(hk.GroupNorm(cfg.groups, name="out_norm")(h))
         out = hk.Conv2D(x.shape[-1], 1, name="out_conv", w_init=jnp.zeros)(h)
         if p > 1:  # depth-to-space back to [B, H, W, C]
@@ -271,19 +364,64 @@ class Denoiser:
         return out
 
 
-def build_denoiser(config: DenoiserConfig) -> Denoiser:
+def build_denoiser(config: DenoiserConfig, *, up_path: UpPath | None = None) -> Denoiser:
     """Builds the denoiser described by ``config``.
 
+    Args:
+      config: the architecture.
+      up_path: a U-Net way up in place of :func:`unet_up_path` (same parameters).
+
     Raises:
-      KhipuError: the configuration cannot work (see :func:`check_config`).
+      KhipuError: the configuration cannot work (see :func:`check_config`), or an
+        ``up_path`` for an MLP.
     """
     check_config(config)
-    module = UNet if config.kind == "unet" else MLPDenoiser
+    if up_path is not None and config.kind != "unet":
+        raise KhipuError("up_path is part of the U-Net; this denoiser is an MLP")
 
     def forward(x: jax.Array, t: jax.Array, label: jax.Array | None = None) -> jax.Array:
-        return module(config, name=config.kind)(x, t, label)
+        if config.kind == "unet":
+            return UNet(config, name="unet", up_path=up_path)(x, t, label)
+        return MLPDenoiser(config, name="mlp")(x, t, label)
 
     return Denoiser(config, hk.without_apply_rng(hk.transform(forward)))
+
+
+class UNetLevel(NamedTuple):
+    """One resolution of a U-Net, as :func:`unet_layout` describes it.
+
+    Attributes:
+      height: feature-map height at this level.
+      width: feature-map width.
+      channels: ResNet block width (channels) at this level.
+      num_blocks: ResNet blocks on the way down (and as many on the way up).
+    """
+
+    height: int
+    width: int
+    channels: int
+    num_blocks: int
+
+
+def unet_layout(config: DenoiserConfig) -> list[UNetLevel]:
+    """The levels of the U-Net ``config`` describes, from full resolution down.
+
+    Each level's blocks keep one skip each on the way down, of shape
+    ``[height, width, channels]``; the way up consumes them in reverse order.
+
+    Raises:
+      KhipuError: not a working U-Net configuration.
+    """
+    check_config(config)
+    if config.kind != "unet":
+        raise KhipuError("an MLP denoiser has no U-Net layout")
+    h, w, _ = config.data_shape
+    h, w = h // config.patch, w // config.patch
+    levels = []
+    for level, mult in enumerate(config.dim_mults):
+        factor = 2**level
+        levels.append(UNetLevel(h // factor, w // factor, config.dim * mult, config.num_res_blocks))
+    return levels
 
 
 def check_data_shape(config: DenoiserConfig, shape: tuple[int, ...]) -> None:

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from khipu.core.errors import KhipuError
 from khipu.core.random import PRNGKey
+from khipu.diffusion.guidance import NoisyClassifier, check_classifier_args, classifier_guided_eps
 from khipu.diffusion.models import Denoiser
 from khipu.diffusion.schedules import Schedule
 
@@ -97,7 +98,42 @@ def check_sampling_args(
     return jnp.asarray(arr, jnp.int32)
 
 
-@functools.partial(jax.jit, static_argnames=("denoiser", "guidance", "shape", "trajectory", "clip"))
+def _eps_fn(
+    denoiser: Denoiser,
+    params: Any,
+    schedule: Schedule,
+    labels: jax.Array | None,
+    guidance: float,
+    clf_params: Any,
+    clf_classes: int | None,
+    clf_scale: float,
+) -> EpsFn:
+    """Classifier guidance when a classifier is given, else :func:`guided_eps`."""
+    if clf_classes is None or labels is None:
+        return guided_eps(denoiser, params, labels, guidance)
+    return classifier_guided_eps(
+        denoiser, params, schedule, clf_params, clf_classes, labels, clf_scale
+    )
+
+
+_STATIC = ("denoiser", "guidance", "shape", "trajectory", "clip", "clf_classes", "clf_scale")
+
+
+def _labels(
+    denoiser: Denoiser,
+    labels: Any,
+    guidance: float,
+    num_samples: int,
+    classifier: NoisyClassifier | None,
+    scale: float,
+) -> tuple[jax.Array | None, NoisyClassifier | None]:
+    if classifier is None:
+        return check_sampling_args(denoiser, labels, guidance, num_samples), None
+    lab = check_classifier_args(denoiser, classifier, labels, scale, guidance, num_samples)
+    return lab, classifier
+
+
+@functools.partial(jax.jit, static_argnames=_STATIC)
 def _ddpm(
     denoiser: Denoiser,
     params: Any,
@@ -105,12 +141,17 @@ def _ddpm(
     key: PRNGKey,
     labels: jax.Array | None,
     guidance: float,
+    clf_params: Any = None,
     *,
     shape: tuple[int, ...],
     trajectory: bool,
     clip: float | None,
+    clf_classes: int | None = None,
+    clf_scale: float = 0.0,
 ) -> tuple[jax.Array, jax.Array | None]:
-    eps_fn = guided_eps(denoiser, params, labels, guidance)
+    eps_fn = _eps_fn(
+        denoiser, params, schedule, labels, guidance, clf_params, clf_classes, clf_scale
+    )
     k_init, k_steps = jax.random.split(key)
     x_t = jax.random.normal(k_init, shape)
     steps = schedule.num_steps
@@ -152,6 +193,8 @@ def ddpm_sample(
     guidance: float = 0.0,
     trajectory: bool = False,
     clip: float | None = None,
+    classifier: NoisyClassifier | None = None,
+    classifier_scale: float = 1.0,
 ) -> Samples:
     """DDPM ancestral sampling over all ``T`` steps (Algorithm 2, ``σ_t² = β̃_t``).
 
@@ -165,11 +208,15 @@ def ddpm_sample(
       trajectory: also return every intermediate ``x_t``.
       clip: clip the predicted ``x̂_0`` to ``[−clip, clip]`` (``1.0`` for images in
         [−1, 1]); ``None`` follows Algorithm 2 exactly.
+      classifier: a noise-conditional classifier for *classifier guidance* towards
+        ``labels`` (the model's unconditional prediction plus the classifier's
+        gradient, see :mod:`khipu.diffusion.guidance`); then ``guidance`` must be 0.
+      classifier_scale: the classifier guidance scale ``s``.
 
     Returns:
       :class:`Samples` with ``x`` ``[B, *data_shape]``.
     """
-    lab = check_sampling_args(denoiser, labels, guidance, num_samples)
+    lab, clf = _labels(denoiser, labels, guidance, num_samples, classifier, classifier_scale)
     shape = (num_samples, *denoiser.config.data_shape)
     x, path = _ddpm(
         denoiser,
@@ -178,9 +225,12 @@ def ddpm_sample(
         key,
         lab,
         float(guidance),
+        None if clf is None else clf.params,
         shape=shape,
         trajectory=trajectory,
         clip=clip,
+        clf_classes=None if clf is None else clf.num_classes,
+        clf_scale=float(classifier_scale),
     )
     return Samples(x, path, np.arange(schedule.num_steps - 1, -1, -1))
 
@@ -199,7 +249,7 @@ def ddim_timesteps(num_train_steps: int, num_steps: int) -> np.ndarray:
     return ts[::-1].copy()
 
 
-@functools.partial(jax.jit, static_argnames=("denoiser", "guidance", "shape", "trajectory", "clip"))
+@functools.partial(jax.jit, static_argnames=_STATIC)
 def _ddim(
     denoiser: Denoiser,
     params: Any,
@@ -209,12 +259,17 @@ def _ddim(
     guidance: float,
     ts: jax.Array,
     ts_prev: jax.Array,
+    clf_params: Any = None,
     *,
     shape: tuple[int, ...],
     trajectory: bool,
     clip: float | None,
+    clf_classes: int | None = None,
+    clf_scale: float = 0.0,
 ) -> tuple[jax.Array, jax.Array | None]:
-    eps_fn = guided_eps(denoiser, params, labels, guidance)
+    eps_fn = _eps_fn(
+        denoiser, params, schedule, labels, guidance, clf_params, clf_classes, clf_scale
+    )
     x_t = jax.random.normal(key, shape)
 
     def body(x: jax.Array, inputs: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
@@ -245,6 +300,8 @@ def ddim_sample(
     guidance: float = 0.0,
     trajectory: bool = False,
     clip: float | None = None,
+    classifier: NoisyClassifier | None = None,
+    classifier_scale: float = 1.0,
 ) -> Samples:
     """Deterministic DDIM sampling (η = 0) on ``steps`` of the ``T`` time steps.
 
@@ -254,7 +311,7 @@ def ddim_sample(
     Returns:
       :class:`Samples` with ``x`` ``[B, *data_shape]``.
     """
-    lab = check_sampling_args(denoiser, labels, guidance, num_samples)
+    lab, clf = _labels(denoiser, labels, guidance, num_samples, classifier, classifier_scale)
     ts = ddim_timesteps(schedule.num_steps, steps)
     ts_prev = np.concatenate([ts[1:], [-1]]).astype(np.int32)
     shape = (num_samples, *denoiser.config.data_shape)
@@ -267,9 +324,12 @@ def ddim_sample(
         float(guidance),
         jnp.asarray(ts),
         jnp.asarray(ts_prev),
+        None if clf is None else clf.params,
         shape=shape,
         trajectory=trajectory,
         clip=clip,
+        clf_classes=None if clf is None else clf.num_classes,
+        clf_scale=float(classifier_scale),
     )
     return Samples(x, path, ts)
 

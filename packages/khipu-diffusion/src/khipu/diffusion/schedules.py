@@ -191,3 +191,30 @@ def schedule_summary(schedule: Schedule) -> dict[str, float]:
         "alpha_bar_T": abar_t,
         "sqrt_alpha_bar_T": math.sqrt(abar_t),
     }
+
+
+def vlb_weights(schedule: Schedule, *, variance: str = "posterior") -> jax.Array:
+    """The weight of each time step's term of the variational bound in ε-form ``[T]``.
+
+    With ``μ_θ = (x_t − β_t ε_θ / √(1 − ᾱ_t)) / √α_t`` and a fixed variance σ_t², the KL
+    term ``L_{t−1} = KL(q(x_{t−1} | x_t, x_0) ‖ p_θ(x_{t−1} | x_t))`` equals
+    ``λ_t ‖ε − ε_θ(x_t, t)‖² + const`` with ``λ_t = β_t² / (2 σ_t² α_t (1 − ᾱ_t))``.
+    Ho et al.'s simple loss uses ``λ_t = 1`` for every t: a *reweighting* of the bound
+    (relative to it, the small-t terms get less weight), not the bound itself.
+
+    Args:
+      schedule: the noise schedule.
+      variance: ``"posterior"`` (σ_t² = β̃_t) or ``"beta"`` (σ_t² = β_t). At ``t = 0``,
+        where β̃ is 0, σ² = β_0 is used (the decoder term of Ho et al.).
+
+    Raises:
+      KhipuError: unknown ``variance``.
+    """
+    if variance not in ("posterior", "beta"):
+        raise KhipuError(f"variance must be 'posterior' or 'beta', got {variance!r}")
+    b = np.asarray(schedule.betas, np.float64)
+    abar = np.cumprod(1.0 - b)
+    abar_prev = np.concatenate([[1.0], abar[:-1]])
+    sigma2 = b.copy() if variance == "beta" else b * (1.0 - abar_prev) / (1.0 - abar)
+    sigma2[0] = b[0]
+    return jnp.asarray(b**2 / (2.0 * sigma2 * (1.0 - b) * (1.0 - abar)), jnp.float32)

@@ -168,7 +168,10 @@ def langevin_sample(
 ) -> jax.Array:
     """Unadjusted Langevin dynamics: ``x ← x + (ε/2) ∇ₓ log p(x) + √ε z``, ``z ~ N(0, I)``.
 
-    With a small step size and many steps the points are distributed (nearly) as ``p``.
+    The points follow ``p`` only in the limit ε → 0 with many steps (``steps · ε``
+    large): at a fixed ε the chain settles on a slightly different distribution
+    (for ``N(0, s²)`` its variance is ``s² / (1 − ε / (4 s²))``, too wide), and with few
+    steps it has not forgotten ``x0``.
 
     Args:
       mixture: the density.
@@ -227,3 +230,150 @@ def moment_errors(samples: jax.Array | np.ndarray, mixture: GaussianMixture) -> 
     mean_err = float(np.linalg.norm(points.mean(0) - mean) / np.sqrt(np.trace(cov)))
     cov_err = float(np.linalg.norm(np.cov(points.T) - cov) / np.linalg.norm(cov))
     return {"mean_error": mean_err, "cov_error": cov_err}
+
+
+def gaussian_conditional(
+    mean: object, cov: object, *, x: float | None = None, y: float | None = None
+) -> tuple[float, float]:
+    """Mean and variance of one coordinate of a 2-D Gaussian given the other.
+
+    For ``(x, y) ~ N(mean, cov)``: ``p(y | x) = N(μ_y + Σ_yx Σ_xx⁻¹ (x − μ_x),
+    Σ_yy − Σ_yx Σ_xx⁻¹ Σ_xy)`` (given ``x``), and symmetrically given ``y``.
+
+    Args:
+      mean: ``[2]``.
+      cov: ``[2, 2]`` symmetric positive definite.
+      x: condition on this value of the first coordinate, or
+      y: on this value of the second (exactly one of them).
+
+    Returns:
+      ``(conditional mean, conditional variance)``.
+
+    Raises:
+      KhipuError: not exactly one of ``x`` and ``y``, or bad shapes.
+    """
+    m = np.asarray(mean, np.float64)
+    c = np.asarray(cov, np.float64)
+    if m.shape != (2,) or c.shape != (2, 2):
+        raise KhipuError(f"need mean [2] and cov [2, 2], got {m.shape} and {c.shape}")
+    if (x is None) == (y is None):
+        raise KhipuError("condition on exactly one of x and y")
+    if x is not None:
+        k = c[1, 0] / c[0, 0]
+        return float(m[1] + k * (x - m[0])), float(c[1, 1] - k * c[0, 1])
+    assert y is not None
+    k = c[0, 1] / c[1, 1]
+    return float(m[0] + k * (y - m[1])), float(c[0, 0] - k * c[1, 0])
+
+
+class ClassGaussians(NamedTuple):
+    """A generative classifier: one Gaussian per class and the class prior.
+
+    Attributes:
+      priors: ``p(y)`` ``[K]``.
+      means: ``[K, D]``.
+      covs: ``[K, D, D]``.
+    """
+
+    priors: np.ndarray
+    means: np.ndarray
+    covs: np.ndarray
+
+
+def fit_class_gaussians(
+    x: np.ndarray | jax.Array, labels: np.ndarray | jax.Array
+) -> ClassGaussians:
+    """Fits ``p(x | y)`` (a Gaussian per class, maximum likelihood) and ``p(y)``
+    (class frequencies) to points ``[N, D]`` with integer labels ``[N]`` in ``[0, K)``.
+
+    Raises:
+      KhipuError: a class with fewer than ``D + 1`` points, or shapes that disagree.
+    """
+    pts = np.asarray(x, np.float64)
+    lab = np.asarray(labels)
+    if pts.ndim != 2 or lab.shape != (len(pts),):
+        raise KhipuError(f"need points [N, D] and labels [N], got {pts.shape} and {lab.shape}")
+    k = int(lab.max()) + 1
+    priors, means, covs = [], [], []
+    for c in range(k):
+        members = pts[lab == c]
+        if len(members) <= pts.shape[1]:
+            raise KhipuError(f"class {c} has {len(members)} points: too few for a covariance")
+        priors.append(len(members) / len(pts))
+        means.append(members.mean(0))
+        covs.append(np.atleast_2d(np.cov(members.T, bias=True)))
+    return ClassGaussians(np.array(priors), np.stack(means), np.stack(covs))
+
+
+def class_posterior(model: ClassGaussians, points: np.ndarray | jax.Array) -> np.ndarray:
+    """``p(y | x) ∝ p(x | y) p(y)`` (Bayes' rule) at ``points`` ``[..., D]`` → ``[..., K]``."""
+    pts = np.asarray(points, np.float64)
+    log_joint = []
+    for prior, mean, cov in zip(model.priors, model.means, model.covs, strict=True):
+        diff = pts - mean
+        maha = np.einsum("...i,ij,...j->...", diff, np.linalg.inv(cov), diff)
+        _, log_det = np.linalg.slogdet(cov)
+        log_joint.append(np.log(prior) - 0.5 * (maha + log_det + len(mean) * _LOG_2PI))
+    lj = np.stack(log_joint, -1)
+    lj -= lj.max(-1, keepdims=True)
+    post: np.ndarray = np.exp(lj) / np.exp(lj).sum(-1, keepdims=True)
+    return post
+
+
+def sample_classes(mixture: GaussianMixture, key: PRNGKey, n: int) -> tuple[jax.Array, jax.Array]:
+    """``n`` labelled points: the component of each mixture sample is its class.
+
+    Returns:
+      Points ``[n, D]`` and labels ``[n]`` (int32).
+    """
+    if n <= 0:
+        raise KhipuError(f"number of samples must be positive, got {n}")
+    k_comp, k_noise = jax.random.split(key)
+    comp = jax.random.choice(k_comp, len(mixture.weights), (n,), p=mixture.weights)
+    chol = jnp.linalg.cholesky(mixture.covs)[comp]
+    eps = jax.random.normal(k_noise, (n, mixture.means.shape[-1]))
+    return mixture.means[comp] + jnp.einsum("nij,nj->ni", chol, eps), comp.astype(jnp.int32)
+
+
+def reverse_step_density(
+    weights: object,
+    means: object,
+    stds: object,
+    x_t: float,
+    beta: float,
+    grid: np.ndarray,
+) -> np.ndarray:
+    """The exact reverse step ``q(x_{t−1} | x_t)`` of one forward step, in 1-D.
+
+    ``x_{t−1}`` follows a Gaussian mixture (``weights``, ``means``, ``stds``, ``[K]``
+    each) and ``x_t = √(1 − β) x_{t−1} + √β ε``. By Bayes' rule
+    ``q(x_{t−1} | x_t) ∝ N(x_t; √(1 − β) x_{t−1}, β) q(x_{t−1})``, evaluated on ``grid``
+    ``[G]`` (evenly spaced) and normalised there. For small β it is close to a Gaussian
+    (the likelihood is much narrower than the data's structure); for large β it keeps
+    the data's modes — which is why a Gaussian reverse step needs small steps.
+
+    Returns:
+      The density on ``grid`` ``[G]``.
+    """
+    w, m, sd = (np.asarray(v, np.float64) for v in (weights, means, stds))
+    if not 0.0 < beta < 1.0:
+        raise KhipuError(f"beta must lie in (0, 1), got {beta}")
+    g = np.asarray(grid, np.float64)
+    prior = (w[None] * np.exp(-0.5 * ((g[:, None] - m[None]) / sd[None]) ** 2) / sd[None]).sum(1)
+    lik = np.exp(-0.5 * (x_t - np.sqrt(1.0 - beta) * g) ** 2 / beta)
+    dens = prior * lik
+    dens /= dens.sum() * (g[1] - g[0])
+    out: np.ndarray = dens
+    return out
+
+
+def gaussian_mismatch(density: np.ndarray, grid: np.ndarray) -> float:
+    """Total-variation distance between a density on an even ``grid`` and the Gaussian
+    with the same mean and variance (0 for a Gaussian)."""
+    g = np.asarray(grid, np.float64)
+    d = np.asarray(density, np.float64)
+    dx = g[1] - g[0]
+    mean = float((g * d).sum() * dx)
+    var = float(((g - mean) ** 2 * d).sum() * dx)
+    gauss = np.exp(-0.5 * (g - mean) ** 2 / var) / np.sqrt(2 * np.pi * var)
+    return float(0.5 * np.abs(d - gauss).sum() * dx)
