@@ -263,6 +263,20 @@ def default_embeddings(config: ModelConfig | None = None) -> WordEmbeddings:
 # Pleasant / unpleasant words, wealth, age and origin are drawn independently of gender
 # (controls). Professions and adjectives agree in grammatical gender with their subject
 # (el enfermero / la enfermera), as Spanish requires.
+#
+# Why WEAT is not ~0 at stereotype 0.5 (issue 18: effect sizes of -0.3 to -1.1 for
+# es-genero-carrera): grammatical gender. A masculine subject shares its contexts ("el",
+# "un", masculine adjective forms such as "tranquilo") with masculine nouns ("el salario",
+# "el hogar", "un hogar tranquilo") and a feminine one with feminine nouns ("la oficina",
+# "la familia"): every attribute noun leans to the gender of its article, several times
+# more than to its topic. The sets' leans do not cancel (hogar and matrimonio lean strongly
+# masculine, oficina and gestión feminine), so the model finds "men ~ family" in a corpus
+# with no social association at all, and the same templates give the same sign for every
+# seed. Replacing the determiners by one token is not enough (agreeing adjectives such as
+# "un hogar tranquilo" / "él es muy tranquilo" carry it too). This is the
+# grammatical-gender confound of real Spanish embeddings (Zhou et al. 2019; Gonen et al.
+# 2019), kept on purpose as a lesson and pinned by
+# tests/test_bias_spanish.py::test_spanish_floor_at_0_5_is_grammatical_gender.
 
 # (text, plural) subjects of each gender
 _ES_SUBJECTS: dict[str, tuple[tuple[str, bool], ...]] = {
@@ -541,7 +555,9 @@ def spanish_corpus(
 
     Args:
       n_sentences: how many sentences (about 9 tokens each).
-      stereotype: probability of the stereotype-consistent choice; 0.5 = none written in,
+      stereotype: probability of the stereotype-consistent choice; 0.5 = none written in
+        (WEAT still finds an effect there: the attribute nouns' grammatical gender, see
+        the comment above the templates),
         1.0 = always the stereotype.
       seed: seed of the generator (same arguments, same corpus).
 
