@@ -300,3 +300,64 @@ def test_sweep_plot_returns_its_figure_with_the_seed_means(tmp_path: Path) -> No
     (line,) = [ln for ln in fig.axes[0].lines if ln.get_label() == "t"]
     np.testing.assert_allclose(line.get_ydata(), [0.1, 1.0])
     assert (tmp_path / "sweep.png").stat().st_size > 2000
+
+
+# --- RND and RIPA (issue 18) ------------------------------------------------------------------
+
+
+def rnd_swapped(t1: np.ndarray, t2: np.ndarray, attrs: np.ndarray) -> float:
+    return ex.ref_rnd(t2, t1, attrs)
+
+
+def rnd_sum(t1: np.ndarray, t2: np.ndarray, attrs: np.ndarray) -> float:
+    c1, c2 = t1.mean(0), t2.mean(0)
+    return float(np.sum(np.linalg.norm(attrs - c1, axis=1) - np.linalg.norm(attrs - c2, axis=1)))
+
+
+def rnd_unit_centroids(t1: np.ndarray, t2: np.ndarray, attrs: np.ndarray) -> float:
+    c1, c2 = _norm(t1.mean(0)), _norm(t2.mean(0))
+    return float(np.mean(np.linalg.norm(attrs - c1, axis=1) - np.linalg.norm(attrs - c2, axis=1)))
+
+
+def rnd_loop(t1: np.ndarray, t2: np.ndarray, attrs: np.ndarray) -> float:  # right, by loops
+    c1 = [sum(r[d] for r in t1) / len(t1) for d in range(t1.shape[1])]
+    c2 = [sum(r[d] for r in t2) / len(t2) for d in range(t2.shape[1])]
+    terms = [math.dist(list(a), c1) - math.dist(list(a), c2) for a in attrs]
+    return sum(terms) / len(terms)
+
+
+def ripa_centred(x: np.ndarray, y: np.ndarray, words: np.ndarray) -> np.ndarray:
+    d = (x - y) - (x - y).mean(0)
+    b = np.linalg.svd(d)[2][0] if len(d) > 1 else _norm((x - y)[0])
+    return np.asarray(words @ b)
+
+
+def ripa_mean_difference(x: np.ndarray, y: np.ndarray, words: np.ndarray) -> np.ndarray:
+    return np.asarray(words @ _norm((x - y).mean(0)))
+
+
+def ripa_no_sign(x: np.ndarray, y: np.ndarray, words: np.ndarray) -> np.ndarray:
+    return np.asarray(words @ -np.linalg.svd(x - y)[2][0])
+
+
+def ripa_plain(x: np.ndarray, y: np.ndarray, words: np.ndarray) -> np.ndarray:  # right
+    d = x - y
+    b = np.linalg.svd(d)[2][0]
+    if d.mean(0) @ b < 0:
+        b = -b
+    return np.asarray(words @ b)
+
+
+@pytest.mark.parametrize(
+    ("checker", "right", "wrong"),
+    [
+        (ex.check_rnd, rnd_loop, [rnd_swapped, rnd_sum, rnd_unit_centroids]),
+        (ex.check_ripa, ripa_plain, [ripa_centred, ripa_mean_difference, ripa_no_sign]),
+    ],
+)
+def test_rnd_and_ripa_checkers_accept_the_formula_and_reject_mistakes(
+    checker: Checker, right: Callable[..., Any], wrong: list[Callable[..., Any]]
+) -> None:
+    assert checker(right) is right
+    for bad in wrong:
+        assert checker(bad) is not bad, bad.__name__

@@ -38,12 +38,16 @@ __all__ = [
     "check_neutralize",
     "check_p_value",
     "check_project",
+    "check_ripa",
+    "check_rnd",
     "ref_association",
     "ref_cosine_similarity",
     "ref_effect_size",
     "ref_neutralize",
     "ref_p_value",
     "ref_project",
+    "ref_ripa",
+    "ref_rnd",
     "toy",
 ]
 
@@ -287,6 +291,124 @@ check_neutralize: Checker = function_check(
     cases=_neutralize_cases,
     hint="use the unit direction g / |g|: subtract (v . g_hat) g_hat from each row, then "
     "rescale every row to length 1",
+)
+
+
+# --- 8. Relative Norm Distance (Garg et al. 2018) ----------------------------------------------
+
+
+def _unit_np(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, np.float64)
+    return np.asarray(x / np.linalg.norm(x, axis=-1, keepdims=True))
+
+
+def ref_rnd(t1: np.ndarray, t2: np.ndarray, attributes: np.ndarray) -> float:
+    """RND: mean over the attribute rows a of ``||a - c1|| - ||a - c2||``, ci the mean of
+    the rows of ti (all inputs unit rows ``[N, D]``)."""
+    import jax.numpy as jnp
+    from khipu.bias.metrics import rnd
+
+    return float(rnd(jnp.asarray(t1), jnp.asarray(t2), jnp.asarray(attributes)))
+
+
+def _rnd_cases() -> list[Case]:
+    rng = _rng(8)
+    return [
+        Case(
+            "toy: he, man vs she, woman; attributes salary, office",
+            (
+                _unit_np(toy("he", "man")),
+                _unit_np(toy("she", "woman")),
+                _unit_np(toy("salary", "office")),
+            ),
+        ),
+        Case(
+            "random sets of 4, 6 and 5 words in 10-d",
+            (
+                _unit_np(rng.normal(size=(4, 10))),
+                _unit_np(rng.normal(size=(6, 10))),
+                _unit_np(rng.normal(size=(5, 10))),
+            ),
+        ),
+        Case(
+            "one attribute word",
+            (
+                _unit_np(rng.normal(size=(3, 5))),
+                _unit_np(rng.normal(size=(3, 5))),
+                _unit_np(rng.normal(size=(1, 5))),
+            ),
+        ),
+    ]
+
+
+check_rnd: Checker = function_check(
+    "rnd",
+    reference=ref_rnd,
+    cases=_rnd_cases,
+    hint="c1 = t1.mean(axis=0), c2 = t2.mean(axis=0) (do not renormalise them); for each "
+    "attribute row take the distance to c1 minus the distance to c2, then the mean",
+)
+
+
+# --- 9. RIPA (Ethayarajh et al. 2019) --------------------------------------------------------
+
+
+def ref_ripa(x: np.ndarray, y: np.ndarray, words: np.ndarray) -> np.ndarray:
+    """RIPA ``<w, b>`` for every row of ``words`` ``[N]``: b is the unit first principal
+    direction of the (uncentred) differences ``x_i - y_i``, signed so the mean difference
+    projects positively."""
+    import jax.numpy as jnp
+    from khipu.bias.metrics import ripa
+
+    return np.asarray(ripa(jnp.asarray(x), jnp.asarray(y), jnp.asarray(words)), np.float64)
+
+
+def _ripa_cases() -> list[Case]:
+    rng = _rng(9)
+    shift = np.zeros(8)
+    shift[0] = 1.5
+    return [
+        Case(
+            "toy: pairs (he, she), (man, woman); words doctor, nurse",
+            (
+                _unit_np(toy("he", "man")),
+                _unit_np(toy("she", "woman")),
+                _unit_np(toy("doctor", "nurse")),
+            ),
+        ),
+        Case(
+            "five random pairs sharing a relation, 4 words",
+            (
+                _unit_np(rng.normal(size=(5, 8)) + shift),
+                _unit_np(rng.normal(size=(5, 8)) - shift),
+                _unit_np(rng.normal(size=(4, 8))),
+            ),
+        ),
+        Case(
+            "pairs whose differences disagree (PCA, not the mean)",
+            (
+                _unit_np(np.array([[1.0, 0.2, 0.0], [1.0, -0.9, 0.1], [0.9, 0.0, 0.3]])),
+                _unit_np(np.array([[-1.0, 0.1, 0.0], [-0.2, 0.8, 0.0], [-0.9, 0.1, -0.2]])),
+                _unit_np(rng.normal(size=(3, 3))),
+            ),
+        ),
+        Case(
+            "one pair: b = (x - y) / |x - y|",
+            (
+                _unit_np(rng.normal(size=(1, 6))),
+                _unit_np(rng.normal(size=(1, 6))),
+                _unit_np(rng.normal(size=(2, 6))),
+            ),
+        ),
+    ]
+
+
+check_ripa: Checker = function_check(
+    "ripa",
+    reference=ref_ripa,
+    cases=_ripa_cases,
+    hint="d = x - y (do not centre it); b = np.linalg.svd(d)[2][0]; flip b if "
+    "d.mean(axis=0) @ b < 0; return words @ b",
 )
 
 
