@@ -47,6 +47,17 @@ def test_train_writes_metrics_figures_checkpoint_and_resumes(tmp_path, capsys):
     assert history["epoch"] == [1.0, 2.0, 3.0]
 
 
+def test_train_on_shapes32_colour_images(tmp_path, capsys):
+    out = tmp_path / "shapes"
+    argv = ["train", "--dataset", "shapes32", "--model", "fcn", "--limit", "100"]
+    code, stdout, _ = run(capsys, *argv, "--epochs", "1", "--no-progress", "--out", str(out))
+    assert code == 0 and "test accuracy" in stdout
+    config = json.loads((out / "config.json").read_text())
+    assert config["dataset"] == "shapes32"
+    _, _, _, meta = load_classifier(out / "best.npz")
+    assert meta["image_shape"] == [32, 32, 3]
+
+
 def test_train_same_seed_same_metrics(tmp_path, capsys):
     def metrics(name: str) -> dict[str, float]:
         out = tmp_path / name
@@ -68,6 +79,7 @@ def test_train_same_seed_same_metrics(tmp_path, capsys):
         (["train", "--optimizer", "sgdd"], "unknown optimizer 'sgdd'"),
         (["regression", "--optimizer", "nope"], "unknown optimizer 'nope'"),
         (["regression", "--noise", "-1"], "--noise must be non-negative"),
+        (["train", "--dataset", "shapes32", "--limit", "20"], "pass a limit of at least 30"),
     ],
 )
 def test_bad_input_is_one_line(tmp_path, capsys, argv, message):
