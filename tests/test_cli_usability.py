@@ -203,3 +203,42 @@ def test_download_flag_reaches_tensorflow_datasets(
     assert "could not download tensorflow-datasets dataset 'mnist'" in capsys.readouterr().err
     assert seen == [False, True]
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+@pytest.mark.slow
+def test_diffusion_config_records_resolved_sampling_steps(tmp_path: Path) -> None:
+    pytest.importorskip("khipu.diffusion")
+    out = tmp_path / "toy"
+    tiny = ["--dataset", "toy2d", "--limit", "256", "--timesteps", "100", "--batch-size", "64"]
+    result = _khipu(
+        "diffusion",
+        "train",
+        *tiny,
+        "--epochs",
+        "1",
+        "--num-samples",
+        "50",
+        "--steps",
+        "5",
+        "--no-progress",
+        "--out",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    for sampler, expected in [("ddim", 50), ("ddpm", 100)]:
+        sampled = tmp_path / sampler
+        result = _khipu(
+            "diffusion",
+            "sample",
+            "--checkpoint",
+            str(out),
+            "--sampler",
+            sampler,
+            "--num-samples",
+            "20",
+            "--out",
+            str(sampled),
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        config = json.loads((sampled / "config.json").read_text())
+        assert config["steps"] == expected, (sampler, config["steps"])

@@ -147,7 +147,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"--batch-size {args.batch_size} is larger than the training set ({n_train})"
         )
     epochs = args.epochs or DEFAULT_EPOCHS[args.dataset]
-    out = start_run(args, resume_may_differ=("epochs", "epochs_used"), epochs_used=epochs)
+    # config.json records the value the run uses, never null for the dataset's default
+    out = start_run(
+        args, resume_may_differ=("epochs", "epochs_used"), epochs=epochs, epochs_used=epochs
+    )
     metrics = run_training(
         out,
         dataset=args.dataset,
@@ -209,12 +212,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
             f"DDPM runs all T = {loaded.schedule.num_steps} steps; use --sampler ddim for "
             f"{args.steps}"
         )
-    out = start_run(args)
+    # DDPM runs all T steps of the trained schedule; DDIM defaults to 50
+    steps = (args.steps or 50) if args.sampler == "ddim" else loaded.schedule.num_steps
+    out = start_run(args, steps=steps)
     metrics = run_sampling(
         out,
         args.checkpoint,
         sampler=args.sampler,
-        steps=(args.steps or 50) if args.sampler == "ddim" else None,
+        steps=steps if args.sampler == "ddim" else None,
         num_samples=args.num_samples,
         guidance=args.guidance,
         seed=args.seed,
