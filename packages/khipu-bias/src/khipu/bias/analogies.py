@@ -103,6 +103,7 @@ def check_questions(path: str | Path) -> int:
                     )
                 count += 1
     except UnicodeDecodeError as exc:
+        kc.check_utf8_file(path)  # names the byte offset in the file
         raise kc.KhipuError(f"{path} is not UTF-8 text ({exc.reason})") from exc
     if count == 0:
         raise kc.KhipuError(

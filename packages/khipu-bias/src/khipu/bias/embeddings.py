@@ -497,6 +497,8 @@ def load_embeddings(
                     unicode_errors="strict",
                 )
     except (ValueError, UnicodeDecodeError, EOFError, IndexError, TypeError, OSError) as exc:
+        if isinstance(exc, UnicodeDecodeError) and format != "word2vec-bin":
+            kc.check_utf8_file(path)  # names the byte offset in the file, not in the line
         hint = {
             "word2vec": "a text file whose first line is '<words> <dimension>'",
             "fasttext": "a .vec text file whose first line is '<words> <dimension>'",

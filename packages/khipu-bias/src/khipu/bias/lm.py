@@ -282,6 +282,8 @@ def load_pairs(path: str | Path) -> list[SentencePair]:
         with open(path, newline="", encoding="utf-8") as f:
             return _read_pairs(f.read(), str(path))
     except (UnicodeDecodeError, csv.Error) as exc:
+        if isinstance(exc, UnicodeDecodeError):
+            kc.check_utf8_file(path)  # names the byte offset in the file
         raise kc.KhipuError(f"could not read {path} as CSV: {exc}") from exc
 
 

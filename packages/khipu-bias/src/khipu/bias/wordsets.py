@@ -275,6 +275,8 @@ def read_mapping(path: str | Path) -> dict[str, Any]:
             )
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
+        if isinstance(exc, UnicodeDecodeError):
+            kc.check_utf8_file(path)  # names the byte offset in the file
         raise kc.KhipuError(f"could not read {path}: {_one_line(str(exc))}") from exc
     data: Any
     if path.suffix.lower() in (".yaml", ".yml"):
