@@ -62,6 +62,7 @@ from khipu.bias.plots import plot_sweep
 
 QUICK = os.environ.get("KHIPU_QUICK") == "1"
 PERMUTATIONS = 10_000 if QUICK else 100_000
+BOOTSTRAP = 200 if QUICK else 2000  # bootstrap resamples per interval
 OUT = Path(tempfile.mkdtemp(prefix="khipu-bias-"))
 print("khipu-bias", kb.__version__, "| quick mode:", QUICK)
 
@@ -307,6 +308,24 @@ print(result.summary())
 print(f"with ddof = 0 (WEFE): d = {kb.weat_effect_size(s_x, s_y, ddof=0):+.3f}")
 
 # %% [markdown]
+# ### How sure is that number? A bootstrap interval
+#
+# The p-value answers "could a random split of these target words give this statistic?".
+# It does not say how much $d$ would move with *other, equally reasonable* word lists.
+# The **bootstrap** answers that: draw each set's words again, with replacement (same
+# sizes), recompute $d$, many times; the middle 95% of the recomputed values is the
+# interval. `kb.bootstrap_ci` runs all the resamples at once (`jax.vmap`), seeded.
+
+# %%
+unit = emb.normalized()
+XYAB = [unit.matrix(result.words[role]) for role in "XYAB"]
+ci = kb.bootstrap_ci(kb.weat_d, XYAB, n_resamples=BOOTSTRAP, seed=0)
+print(
+    f"d = {ci.value:+.3f}, 95% bootstrap interval [{ci.low:+.3f}, {ci.high:+.3f}] "
+    f"({ci.n_finite} of {ci.n_resamples} resamples defined); permutation p = {result.p_value:.3f}"
+)
+
+# %% [markdown]
 # Left: each target word's cosines with the career words (orange) and family words
 # (blue); the black bar joins their means, its length is $s(w, A, B)$. Right: the
 # statistic of every re-splitting, and the observed one.
@@ -328,6 +347,128 @@ print("example sets:", ", ".join(sets))
 # my_test = kb.make_test("my-test", {"X name": [...], "Y name": [...]},
 #                        {"A name": [...], "B name": [...]})
 # print(kb.weat(emb, my_test, n_permutations=PERMUTATIONS).summary())
+
+# %% [markdown]
+# ## 2b. Beyond WEAT: RND, RIPA and the others
+#
+# WEAT is one of many association measures. WEFE (Badilla et al.) collects several; each
+# answers a slightly different question about the same words:
+#
+# * **RND** (Garg et al. 2018): how much closer the attribute words are to one group's
+#   mean vector than to the other's, $\text{RND} = \frac{1}{|A|}\sum_{a \in A}
+#   (\lVert a - c_1\rVert - \lVert a - c_2\rVert)$ with $c_i$ the mean of target set $i$.
+#   Negative: the attributes sit closer to the first group.
+# * **RIPA** (Ethayarajh et al. 2019): the inner product of a word with the *relation
+#   vector* $b$ of pairs such as (he, she), $\text{RIPA}(w) = \langle w, b\rangle$, where
+#   $b$ is the first principal direction of the differences $x_i - y_i$. The pairs are
+#   matched *word by word* (WEFE pairs lists by position, so one missing word shifts every
+#   later pair).
+# * **MAC**, **ECT**, **RNSB**: a mean cosine *distance*, a rank correlation, and a
+#   classifier's KL divergence -- computed for you below.
+#
+# ### Exercise 8: Relative Norm Distance
+#
+# Write `rnd(t1, t2, attributes)` for unit rows `t1 [N1, D]`, `t2 [N2, D]`,
+# `attributes [Na, D]`. Do not renormalise the means.
+
+# %% tags=["exercise"]
+def rnd(t1, t2, attributes):
+    # YOUR CODE HERE
+    raise NotImplementedError
+
+
+# %% tags=["check"]
+rnd = ex.check_rnd(rnd)
+
+
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
+# @title Solution
+def rnd(t1, t2, attributes):
+    c1, c2 = t1.mean(axis=0), t2.mean(axis=0)
+    d1 = np.linalg.norm(attributes - c1, axis=1)
+    d2 = np.linalg.norm(attributes - c2, axis=1)
+    return float(np.mean(d1 - d2))
+
+
+# %% [markdown]
+# ### Exercise 9: RIPA
+#
+# Write `ripa(x, y, words)`: `x [P, D]` and `y [P, D]` hold the pairs (row i of x with row
+# i of y). Take the differences $d_i = x_i - y_i$ **without centring them** (their shared
+# part is the relation), $b$ = the first right singular vector of $d$ (`np.linalg.svd`),
+# flipped if the mean difference projects negatively on it, and return `words @ b` `[N]`.
+
+# %% tags=["exercise"]
+def ripa(x, y, words):
+    # YOUR CODE HERE
+    raise NotImplementedError
+
+
+# %% tags=["check"]
+ripa = ex.check_ripa(ripa)
+
+
+# %% cellView="form" jupyter={"source_hidden": true} tags=["solution"]
+# @title Solution
+def ripa(x, y, words):
+    d = x - y
+    b = np.linalg.svd(d, full_matrices=False)[2][0]
+    if d.mean(axis=0) @ b < 0:
+        b = -b
+    return words @ b
+
+
+# %% [markdown]
+# Your two functions on the real model (RND for each attribute set; RIPA on the pairs
+# (he, she), (man, woman)... matched by word), then every metric with its bootstrap
+# interval, as `khipu bias metrics` reports them:
+
+# %%
+X, Y, A, B = XYAB
+print(f"your RND: career {rnd(X, Y, A):+.4f}, family {rnd(X, Y, B):+.4f}  (negative: closer to male)")
+kept, dropped = kb.matched_pairs(emb, test.x.words, test.y.words)
+PX = unit.matrix([p[0] for p in kept])
+PY = unit.matrix([p[1] for p in kept])
+print(f"RIPA pairs: {kept} (dropped: {dropped})")
+print(f"your RIPA: career {ripa(PX, PY, A).mean():+.4f}, family {ripa(PX, PY, B).mean():+.4f}")
+all_metrics = kb.query_metrics(emb, test, bootstrap=BOOTSTRAP, rnsb_seeds=5 if QUICK else 10)
+print(all_metrics.summary())
+
+# %% [markdown]
+# Each metric lives on its own scale, so each gets its own panel; the dotted line is
+# "no bias" (0, or 1 for ECT's rank correlation; MAC is a distance and has none).
+
+# %% tags=["figure"]
+kb.plot_metrics([all_metrics])
+
+# %% [markdown]
+# **Quiz.** A colleague reports that the MAC of their embeddings fell from 0.95 to 0.80
+# after "debiasing". What does that say?
+#
+# (a) the bias fell: MAC measures bias, lower is better;
+# (b) the target words moved *closer* to the attribute words on average -- MAC is a
+# distance, not a contrast, so it cannot say which group is closer to which attribute;
+# (c) the debiasing failed, since MAC should be 0 without bias.
+
+# %% tags=["quiz"]
+ex.quiz_mac(None)  # replace None by "a", "b", ...
+
+# %% [markdown]
+# **Group task 2b.** Look at the intervals above: which metrics agree with WEAT on the
+# sign, and which intervals include "no bias"? With `khipu bias metrics --embeddings A
+# --compare B C ...` the metrics *rank* several embeddings; when would two metrics rank
+# them differently?
+#
+# <details><summary>Model answer</summary>
+#
+# On this tiny model most intervals include "no bias": a few dozen words carry little
+# evidence, whatever the metric. The signed contrasts (WEAT, RND, RIPA) usually agree on
+# the sign because they read the same cosines in different ways; RNSB is a divergence
+# (always >= 0) and ECT a rank correlation, so they can rank embeddings differently: ECT
+# ignores how far apart the groups are and looks only at the *order* of the attribute
+# words, and RNSB depends on a classifier trained on the attribute words alone.
+#
+# </details>
 
 # %% [markdown]
 # ## 3. Bias directions and projections
@@ -623,6 +764,11 @@ else:
 print(f"{emb_es.name}: {len(emb_es)} words")
 result_es = kb.weat(emb_es, kb.get_test("es-genero-carrera"), n_permutations=PERMUTATIONS)
 print(result_es.summary())
+unit_es = emb_es.normalized()
+ci_es = kb.bootstrap_ci(
+    kb.weat_d, [unit_es.matrix(result_es.words[r]) for r in "XYAB"], n_resamples=BOOTSTRAP
+)
+print(f"95% bootstrap interval of d: [{ci_es.low:+.3f}, {ci_es.high:+.3f}]")
 
 # %% tags=["figure"]
 kb.plot_weat(result_es)
@@ -658,6 +804,16 @@ for i, rate in enumerate(rates):
 
 # %% tags=["figure"]
 plot_sweep(rates, sweep, xlabel="stereotype rate of the generated corpus")
+
+# %% [markdown]
+# *What the package's tests pin down* (`tests/test_bias_spanish.py`): at 0.5 the career
+# test gives effect sizes of about -0.3 to -1.1 on every seed. The cause is grammatical
+# gender: *el hogar, el matrimonio, el salario* share their articles (and agreeing
+# adjectives: *un hogar tranquilo / él es muy tranquilo*) with the masculine words, *la
+# oficina, la familia, la boda* with the feminine ones, and every noun leans to the gender
+# of its article several times more than to its topic. The lists' leans do not cancel, so
+# the model "finds" men ~ family in a corpus with no such association. Real Spanish
+# embeddings carry the same confound (Zhou et al. 2019; Gonen et al. 2019).
 
 # %% [markdown]
 # In Spanish most professions and adjectives carry **grammatical gender** (*enfermero /

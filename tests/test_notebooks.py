@@ -126,6 +126,8 @@ EXERCISE_CHECKERS: dict[str, list[str]] = {
         "check_effect_size",
         "check_n_partitions",
         "check_p_value",
+        "check_rnd",
+        "check_ripa",
         "check_project",
         "check_neutralize",
     ],

@@ -361,3 +361,8 @@ def test_rnd_and_ripa_checkers_accept_the_formula_and_reject_mistakes(
     assert checker(right) is right
     for bad in wrong:
         assert checker(bad) is not bad, bad.__name__
+
+
+def test_mac_quiz_accepts_b_only() -> None:
+    assert ex.quiz_mac("b") is True
+    assert ex.quiz_mac("a") is False and ex.quiz_mac("c") is False

@@ -26,7 +26,7 @@ from khipu.bias.weat import (
     permutation_test,
     weat_effect_size,
 )
-from khipu.core.exercises import Case, Checker, function_check, value_check
+from khipu.core.exercises import Case, Checker, Quiz, choice_check, function_check, value_check
 
 __all__ = [
     "TOY_VECTORS",
@@ -40,6 +40,7 @@ __all__ = [
     "check_project",
     "check_ripa",
     "check_rnd",
+    "quiz_mac",
     "ref_association",
     "ref_cosine_similarity",
     "ref_effect_size",
@@ -409,6 +410,24 @@ check_ripa: Checker = function_check(
     cases=_ripa_cases,
     hint="d = x - y (do not centre it); b = np.linalg.svd(d)[2][0]; flip b if "
     "d.mean(axis=0) @ b < 0; return words @ b",
+)
+
+
+# --- quizzes -----------------------------------------------------------------------------------
+
+quiz_mac: Quiz = choice_check(
+    "mac",
+    "The MAC of some embeddings fell from 0.95 to 0.80 after debiasing. What does it say?",
+    [
+        "the bias fell: MAC measures bias, lower is better",
+        "the target words moved closer to the attribute words on average; MAC is a "
+        "distance, not a contrast, and cannot say which group is closer to which attribute",
+        "the debiasing failed, since MAC should be 0 without bias",
+    ],
+    "b",
+    "MAC (Manzini et al. 2019) is the mean cosine distance between every target word and "
+    "every attribute set: 1 for orthogonal words. It mixes both groups, so it has no 'no "
+    "bias' value; compare the MAC of each group, or use a contrast such as WEAT or RND.",
 )
 
 
