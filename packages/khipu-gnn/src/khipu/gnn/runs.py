@@ -97,7 +97,7 @@ def _check_ids(values: np.ndarray, path: Path, what: str) -> None:
         raise kc.KhipuError(f"{path.name}: {what} must be non-negative integers")
     if len(values) and values.max() >= MAX_EXACT_ID:
         raise kc.KhipuError(
-            f"{path.name}: {what} {values.max():.0f} is too large (ids must be below 2**53)"
+            f"{path.name}: {what} must be below 2**53 (exact in float64), got {values.max():.0f}"
         )
 
 
