@@ -314,3 +314,26 @@ def test_resume_from_a_checkpoint_without_history_is_a_clear_error(
     kc.save_checkpoint(ckpt, {"state": fresh_state, "best": fresh_state}, {"epoch": 2})
     with pytest.raises(kc.CheckpointError, match="lacks the training history"):
         _fit(fresh_state, regression_data, epochs=3, checkpoint_dir=tmp_path, resume=True)
+
+
+def test_make_train_step_donate_matches_plain_step_and_frees_the_old_state(fresh_state) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(0)
+    batch = {
+        "x": jnp.asarray(rng.normal(size=(16, 3)), jnp.float32),
+        "y": jnp.asarray(rng.normal(size=16), jnp.float32),
+    }
+    plain = kc.make_train_step(linear_loss, optax.adam(0.1))
+    donating = kc.make_train_step(linear_loss, optax.adam(0.1), donate=True)
+    fresh = kc.init_train_state(fresh_state.params, optax.adam(0.1), key=0)
+    expected, _ = plain(fresh, batch)
+    expected, _ = plain(expected, batch)
+    state = kc.init_train_state(jax.tree.map(jnp.copy, fresh_state.params), optax.adam(0.1), key=0)
+    given = state
+    state, _ = donating(state, batch)
+    state, _ = donating(state, batch)
+    for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(expected.params), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6)
+    assert int(state.step) == 2
+    # the state handed in was donated: its buffers now belong to the new state
+    assert given.params["w"].is_deleted()
+    assert not fresh.params["w"].is_deleted()  # the plain step never donates

@@ -89,7 +89,11 @@ StepFn = Callable[[TrainState, Batch], tuple[TrainState, Metrics]]
 
 
 def make_train_step(
-    loss_fn: LossFn, optimizer: optax.GradientTransformation, *, jit: bool = True
+    loss_fn: LossFn,
+    optimizer: optax.GradientTransformation,
+    *,
+    jit: bool = True,
+    donate: bool = False,
 ) -> StepFn:
     """Turns a loss function and an optax optimizer into one (jitted) update step.
 
@@ -97,6 +101,11 @@ def make_train_step(
       loss_fn: ``loss_fn(params, model_state, key, batch) -> (loss, (model_state, metrics))``.
       optimizer: any optax gradient transformation.
       jit: compile the step with ``jax.jit`` (once per batch shape).
+      donate: let XLA write the new state into the old state's buffers
+        (``donate_argnums``): the state passed in is deleted by the call, so use it only
+        where nothing keeps the old state (not with :func:`fit`, which keeps the best
+        epoch's state). Measured on the 2-core CPU it buys little (see
+        ``benchmarks/bench_donate.py``), hence off by default.
 
     Returns:
       ``step(state, batch) -> (new_state, metrics)``; ``metrics`` holds
@@ -112,7 +121,9 @@ def make_train_step(
         new_state = TrainState(params, opt_state, state.step + 1, rng, model_state)
         return new_state, {"loss": loss, **metrics}
 
-    return jax.jit(step) if jit else step
+    if not jit:
+        return step
+    return jax.jit(step, donate_argnums=(0,) if donate else ())
 
 
 def make_eval_step(eval_fn: EvalFn, *, jit: bool = True) -> Callable[[TrainState, Batch], Metrics]:
