@@ -242,3 +242,16 @@ def test_diffusion_config_records_resolved_sampling_steps(tmp_path: Path) -> Non
         assert result.returncode == 0, result.stderr[-2000:]
         config = json.loads((sampled / "config.json").read_text())
         assert config["steps"] == expected, (sampler, config["steps"])
+
+
+@pytest.mark.slow
+def test_cnn_config_records_the_batch_size_used(tmp_path: Path) -> None:
+    pytest.importorskip("khipu.cnn")
+    out = tmp_path / "cnn"
+    common = ["cnn", "train", "--limit", "300", "--no-progress", "--out", str(out)]
+    result = _khipu(*common, "--epochs", "1")
+    assert result.returncode == 0, result.stderr[-2000:]
+    config = json.loads((out / "config.json").read_text())
+    assert config["batch_size"] == 32  # min(32, the training set), not null
+    again = _khipu(*common, "--epochs", "2", "--resume")  # the default resolves the same
+    assert again.returncode == 0, again.stderr[-2000:]

@@ -261,6 +261,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             "examples); pass a smaller --batch-size or a larger --limit"
         )
     batch_size = args.batch_size if args.batch_size is not None else min(32, n_train)
+    args.batch_size = batch_size  # config.json records the batch size used, never null
     net = build_model(
         ModelSpec(
             args.model,
