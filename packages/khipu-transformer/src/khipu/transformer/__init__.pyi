@@ -67,6 +67,16 @@ from .plots import (
     plot_attention as plot_attention,
     plot_positional_encoding as plot_positional_encoding,
 )
+from .pretrained import (
+    PretrainConfig as PretrainConfig,
+    PretrainedEncoder as PretrainedEncoder,
+    TextEncoder as TextEncoder,
+    agent_dataset as agent_dataset,
+    frozen_features as frozen_features,
+    load_pretrained as load_pretrained,
+    pretrain_encoder as pretrain_encoder,
+    random_like as random_like,
+)
 from .runs import (
     InversionResult as InversionResult,
     LoadedModel as LoadedModel,

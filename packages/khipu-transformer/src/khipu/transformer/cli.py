@@ -101,8 +101,8 @@ def register(parser: argparse.ArgumentParser) -> None:
         "the result of the default settings in khipu/transformer/weights/.",
     )
     add_run_arguments(pre, resume=False)
-    pre.add_argument("--epochs", type=positive_int, default=6, help="default 6")
-    pre.add_argument("--num-sentences", type=positive_int, default=20_000, help="default 20000")
+    pre.add_argument("--epochs", type=positive_int, default=3, help="default 3")
+    pre.add_argument("--num-sentences", type=positive_int, default=8000, help="default 8000")
     pre.add_argument("--d-model", type=positive_int, default=64, help="default 64")
     pre.add_argument("--num-layers", type=positive_int, default=2, help="default 2")
     pre.add_argument("--learning-rate", type=positive_float, default=2e-3, help="default 2e-3")

@@ -138,8 +138,8 @@ class PretrainConfig(NamedTuple):
     num_layers: int = 2
     widening_factor: int = 4
     max_len: int = 96
-    num_sentences: int = 20_000
-    epochs: int = 6
+    num_sentences: int = 8_000
+    epochs: int = 3
     batch_size: int = 64
     learning_rate: float = 2e-3
     mask_rate: float = 0.15
