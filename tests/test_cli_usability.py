@@ -103,23 +103,7 @@ def test_real_gymnasium_registry() -> None:
 
 
 @pytest.mark.slow
-def test_gnn_config_records_resolved_defaults_and_library_versions(tmp_path: Path) -> None:
-    pytest.importorskip("khipu.gnn")
-    out = tmp_path / "karate"
-    result = _khipu(
-        "gnn", "train", "--task", "karate", "--epochs", "2", "--no-progress", "--out", str(out)
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    config = json.loads((out / "config.json").read_text())
-    for lib in ("jraph", "networkx", "dm-haiku", "optax", "jax", "khipu-gnn", "khipu-core"):
-        assert config["versions"][lib] == metadata.version(lib), lib
-    # history.jsonl streamed one row per epoch, and agrees with history.json if written
-    rows = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in rows] == [1.0, 2.0]
-
-
-@pytest.mark.slow
-def test_gnn_config_has_no_null_for_a_default(tmp_path: Path) -> None:
+def test_gnn_config_records_resolved_defaults_versions_and_history(tmp_path: Path) -> None:
     pytest.importorskip("khipu.gnn")
     out = tmp_path / "karate"
     result = _khipu(
@@ -148,6 +132,13 @@ def test_gnn_config_has_no_null_for_a_default(tmp_path: Path) -> None:
         str(out),
     )
     assert again.returncode == 0, again.stderr[-2000:]
+    # the library versions of what khipu-gnn imports
+    config = json.loads((out / "config.json").read_text())
+    for lib in ("jraph", "networkx", "dm-haiku", "optax", "jax", "khipu-gnn", "khipu-core"):
+        assert config["versions"][lib] == metadata.version(lib), lib
+    # history.jsonl: one row per epoch, the resumed run's appended after the first's
+    rows = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1.0, 2.0]
 
 
 # optional inputs that were not given (files, folders): null means "none", not a default
