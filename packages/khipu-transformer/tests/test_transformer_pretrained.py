@@ -3,6 +3,7 @@ its frozen features beat the same encoder's random-weight features on the held-o
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 from pathlib import Path
 
@@ -23,7 +24,8 @@ from khipu.transformer.pretrained import (
     save_pretrained,
 )
 
-SHIPPED = Path(__file__).resolve().parents[1] / "src/khipu/transformer/weights"
+# the installed package's copy (also inside a wheel)
+SHIPPED = Path(str(importlib.resources.files("khipu.transformer") / "weights"))
 
 
 def test_the_shipped_weights_are_small_and_carry_their_provenance() -> None:
