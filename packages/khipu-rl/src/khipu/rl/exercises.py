@@ -20,6 +20,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import khipu.core.exercises as _core_exercises
 import numpy as np
 from khipu.core import Case, Checker, function_check
 from khipu.core.exercises import NotAttempted, describe, mismatch
@@ -223,6 +224,13 @@ def epsilon_greedy(key: jax.Array, q_values: jax.Array, epsilon: Any) -> jax.Arr
 # ---------------------------------------------------------------------------
 
 
+def _student(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` under khipu-core's per-check time limit on the student's
+    code, where the installed khipu-core has one."""
+    limited = getattr(_core_exercises, "call_with_time_limit", None)
+    return fn(*args, **kwargs) if limited is None else limited(fn, *args, **kwargs)
+
+
 def _jit_check(
     base: Checker,
     reference: Callable[..., Any],
@@ -235,7 +243,7 @@ def _jit_check(
         if (why := base.judge(student)) is not None:
             return why
         try:
-            got = jax.jit(student, static_argnums=static_argnums)(*case.args)
+            got = _student(jax.jit(student, static_argnums=static_argnums), *case.args)
         except (NotImplementedError, NotAttempted):
             raise
         except Exception as exc:
@@ -245,6 +253,8 @@ def _jit_check(
             )
         return mismatch(reference(*case.args), got)
 
+    # only the student's calls are timed (the base judge times its own)
+    judge.times_the_student = True  # type: ignore[attr-defined]
     return Checker(base.name, judge, base.fallback, base.hint)
 
 
@@ -748,9 +758,10 @@ def _qloss_gradient_check(base: Checker) -> Checker:
     def judge(student: Any) -> str | None:
         if (why := base.judge(student)) is not None:
             return why
-        for case in _qloss_cases():
+        # two non-terminal transitions (a terminal one has no gradient to next_q_values)
+        for case in (_qloss_cases()[1], _qloss_cases()[3]):
             try:
-                g_q, g_next = _qloss_grads(student, case)
+                g_q, g_next = _student(_qloss_grads, student, case)
             except (NotImplementedError, NotAttempted):
                 raise
             except Exception as exc:
@@ -766,6 +777,7 @@ def _qloss_gradient_check(base: Checker) -> Checker:
                 return f"on {case.label}, the gradient with respect to q_values: {why}"
         return None
 
+    judge.times_the_student = True  # type: ignore[attr-defined]
     return Checker(base.name, judge, base.fallback, base.hint)
 
 
