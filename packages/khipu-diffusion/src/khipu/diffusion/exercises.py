@@ -14,6 +14,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import khipu.core.exercises as _core_exercises
 import numpy as np
 from khipu.core.exercises import (
     Case,
@@ -30,6 +31,14 @@ from khipu.diffusion.toy import (
     mixture_log_prob,
     practical_mixture,
 )
+
+
+def _student(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` under khipu-core's per-check time limit on the student's
+    code, where the installed khipu-core has one."""
+    limited = getattr(_core_exercises, "call_with_time_limit", None)
+    return fn(*args, **kwargs) if limited is None else limited(fn, *args, **kwargs)
+
 
 # --- references ---------------------------------------------------------------
 
@@ -261,7 +270,9 @@ def _judge_up_path(student: Any) -> str | None:
     params, inputs, expected = _up_path_reference()
     try:
         answer = models.build_denoiser(_UP_PATH_CONFIG, up_path=student)
-        got = jax.jit(answer.transformed.apply)(params, *inputs)
+        # the student's code runs while tracing (timed); XLA's compilation is not theirs
+        lowered = _student(jax.jit(answer.transformed.apply).lower, params, *inputs)
+        got = lowered.compile()(params, *inputs)
     except (NotImplementedError, NotAttempted):
         raise
     except Exception as exc:
@@ -279,7 +290,7 @@ def _judge_ddpm_step(student: Any) -> str | None:
     fits = {"β̃": True, "β": True}
     for case in _step_cases():
         try:
-            got = student(*case.args)
+            got = _student(student, *case.args)
         except (NotImplementedError, NotAttempted):
             raise
         except Exception as exc:
@@ -298,6 +309,10 @@ def _judge_ddpm_step(student: Any) -> str | None:
             )
     return None
 
+
+# the judges above time only the student's own calls (core's convention)
+_judge_up_path.times_the_student = True  # type: ignore[attr-defined]
+_judge_ddpm_step.times_the_student = True  # type: ignore[attr-defined]
 
 # --- checkers -----------------------------------------------------------------------
 
