@@ -8,7 +8,9 @@ max-pool, dense 128 → ReLU → dropout 0.5 → dense 10) on 8x8 digits, Adam (
 update on a batch of ``--batch-size``. The parameter counts are printed (53,002 each).
 Compilation is excluded (warm-up calls), the repeats of the two sides are interleaved so
 a load change hits both, and the medians and ``peer / khipu`` are printed with the load
-average. torch runs on as many threads as JAX sees CPU cores.
+average. torch runs on as many threads as the process may use: on a loaded machine torch's
+OpenMP threads suffer far more than XLA's, so compare there on one core with
+``taskset -c 0 hatch run peers:bench``.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def main() -> None:
         return
     repeats = 5 if args.quick else args.repeats
     torch.manual_seed(0)
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(len(os.sched_getaffinity(0)))  # `taskset -c 0`: 1 thread
 
     splits = load_image_dataset("digits")
     images = np.asarray(splits.train["image"][: args.batch_size], np.float32)
@@ -94,7 +96,7 @@ def main() -> None:
         loss = nn.functional.cross_entropy(net(x), y)
         loss.backward()
         torch_opt.step()
-        float(loss)
+        loss.item()
 
     for _ in range(3):  # compile / warm up both
         khipu_step()

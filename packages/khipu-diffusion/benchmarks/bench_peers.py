@@ -59,7 +59,7 @@ def main() -> None:
         return
     repeats = 3 if args.quick else args.repeats
     torch.manual_seed(0)
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(len(os.sched_getaffinity(0)))  # `taskset -c 0`: 1 thread
 
     config = default_config((28, 28, 1))
     den = build_denoiser(config)
@@ -87,7 +87,7 @@ def main() -> None:
     )
     torch_params = sum(q.numel() for q in unet.parameters())
     torch_opt = torch.optim.Adam(unet.parameters(), lr=3e-4)
-    alphas_cumprod = torch.from_numpy(np.asarray(schedule.alphas_cumprod))
+    alphas_cumprod = torch.from_numpy(np.array(schedule.alphas_cumprod))
     x0 = torch.from_numpy(x_np).permute(0, 3, 1, 2).contiguous()
 
     def eps(xt: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -108,7 +108,7 @@ def main() -> None:
         loss = torch.nn.functional.mse_loss(eps(ab.sqrt() * x0 + (1 - ab).sqrt() * noise, t), noise)
         loss.backward()
         torch_opt.step()
-        float(loss)
+        loss.item()
 
     ddim = DDIMScheduler(
         num_train_timesteps=1000, beta_start=1e-4, beta_end=0.02, beta_schedule="linear"

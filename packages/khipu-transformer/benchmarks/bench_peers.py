@@ -70,7 +70,7 @@ def main() -> None:
         return
     repeats = 5 if args.quick else args.repeats
     torch.manual_seed(0)
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(len(os.sched_getaffinity(0)))  # `taskset -c 0`: 1 thread
     prompt_len = 16
     max_len = max(args.length, prompt_len + args.new_tokens)
     d = args.d_model
@@ -133,7 +133,7 @@ def main() -> None:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(gpt.parameters(), 1.0)
         torch_opt.step()
-        float(loss)
+        loss.item()
 
     def khipu_generate() -> None:
         generate(config, holder["state"].params, prompt_np, args.new_tokens)
