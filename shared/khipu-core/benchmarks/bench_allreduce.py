@@ -23,7 +23,7 @@ import time
 # (lenet, digits), khipu transformer train --task invert, khipu diffusion train (U-Net, digits).
 DEFAULT_SIZES = {
     "cnn lenet": 53_002,
-    "transformer invert": 0,
+    "transformer invert": 238_503,
     "diffusion unet": 464_065,
     "1M": 1_000_000,
     "10M": 10_000_000,
