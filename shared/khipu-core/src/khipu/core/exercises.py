@@ -19,13 +19,30 @@ passed, else the reference, so that "Run all" always reaches the end.
 A stub is *not attempted* when it is ``...`` / ``None`` or raises
 :class:`NotImplementedError` (the stub's ``raise NotImplementedError`` under
 ``# YOUR CODE HERE``).
+
+Hostile answers never stop the notebook: a student function that raises (even
+``SystemExit``), returns ``None``, NaN, the wrong shape or a non-numeric dtype gets one
+``✗`` line saying so, and one that never returns is stopped after a time limit per
+check (:data:`DEFAULT_TIME_LIMIT` seconds of the student's own code, the reference's
+time not counted; ``KHIPU_CHECK_TIME_LIMIT`` or a checker's ``time_limit`` change it,
+``0`` turns it off). The limit is CPU time (a loaded machine does not fail a right
+answer), with :data:`WALL_FACTOR` times as much wall-clock time for code that only
+waits. In the main thread (a Jupyter kernel runs cells there) it is a pair of interval
+timers (``SIGPROF``, ``SIGALRM``) that interrupt the student's Python code; elsewhere the
+student's code runs in a helper thread that is abandoned, and interrupted, on timeout.
 """
 
 from __future__ import annotations
 
+import contextvars
+import ctypes
 import dataclasses
+import os
+import signal
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -33,6 +50,116 @@ Status = Literal["passed", "failed", "not_attempted"]
 PASS_MARK = "✓"
 FAIL_MARK = "✗"
 NOT_ATTEMPTED = "not attempted yet"
+DEFAULT_TIME_LIMIT = 10.0  # seconds of the student's code per check
+TIME_LIMIT_ENV = "KHIPU_CHECK_TIME_LIMIT"
+R = TypeVar("R")
+
+
+class TimeLimitExceeded(BaseException):
+    """The student's code ran past the check's time limit (a ``BaseException`` so that a
+    student's ``except Exception`` does not swallow it)."""
+
+
+def default_time_limit() -> float | None:
+    """Seconds per check: ``$KHIPU_CHECK_TIME_LIMIT`` if set (``0``: no limit), else
+    :data:`DEFAULT_TIME_LIMIT`."""
+    text = os.environ.get(TIME_LIMIT_ENV, "").strip()
+    if not text:
+        return DEFAULT_TIME_LIMIT
+    try:
+        value = float(text)
+    except ValueError:
+        return DEFAULT_TIME_LIMIT
+    return value if value > 0 else None
+
+
+class _Budget:
+    """The time the student's code may still use in the current check."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.left = seconds
+
+
+_BUDGET: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar(
+    "khipu_check_budget", default=None
+)
+
+
+def call_with_time_limit(fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+    """``fn(*args, **kwargs)`` within the current check's remaining time.
+
+    Time is the process's CPU time, so a busy machine does not fail a right answer; a
+    call that waits without computing is stopped after :data:`WALL_FACTOR` times the
+    limit of wall-clock time.
+
+    Raises:
+      TimeLimitExceeded: the time ran out (the call is interrupted where possible).
+    """
+    budget = _BUDGET.get()
+    if budget is None or budget.left is None:
+        return fn(*args, **kwargs)
+    if budget.left <= 0:
+        raise TimeLimitExceeded
+    start = time.process_time()
+    try:
+        if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
+            return _with_alarm(fn, args, kwargs, budget.left)
+        return _in_thread(fn, args, kwargs, budget.left)
+    finally:
+        budget.left -= time.process_time() - start
+
+
+WALL_FACTOR = 10.0  # wall-clock seconds per second of the limit, for code that only waits
+
+
+def _with_alarm(fn: Callable[..., R], args: Any, kwargs: Any, seconds: float) -> R:
+    def on_timer(signum: int, frame: Any) -> None:
+        raise TimeLimitExceeded
+
+    start = time.perf_counter()
+    previous = {sig: signal.signal(sig, on_timer) for sig in (signal.SIGPROF, signal.SIGALRM)}
+    outer_cpu, _ = signal.setitimer(signal.ITIMER_PROF, seconds)
+    outer_wall, _ = signal.setitimer(signal.ITIMER_REAL, seconds * WALL_FACTOR)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        spent = time.perf_counter() - start
+        if outer_wall > 0:  # someone else's timer (pytest-timeout...) keeps running
+            signal.setitimer(signal.ITIMER_REAL, max(outer_wall - spent, 1e-3))
+        if outer_cpu > 0:
+            signal.setitimer(signal.ITIMER_PROF, outer_cpu)
+
+
+def _in_thread(fn: Callable[..., R], args: Any, kwargs: Any, seconds: float) -> R:
+    outcome: dict[str, Any] = {}
+    context = contextvars.copy_context()
+
+    def run() -> None:
+        try:
+            outcome["value"] = context.run(fn, *args, **kwargs)
+        except BaseException as exc:  # handed to the caller below
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, name="khipu-check", daemon=True)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.02)
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        if worker.is_alive() and (cpu > seconds or wall > seconds * WALL_FACTOR):
+            # interrupt its Python code; code stuck in C keeps running, abandoned
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(worker.ident or 0), ctypes.py_object(TimeLimitExceeded)
+            )
+            raise TimeLimitExceeded
+    if "error" in outcome:
+        raise outcome["error"]
+    value: R = outcome["value"]
+    return value
 
 
 class Case(NamedTuple):
@@ -84,26 +211,50 @@ class Checker:
       name: the exercise, as the student knows it (usually the function's name).
       judge: ``judge(answer) -> None`` when right, else the failure description;
         raises :class:`NotAttempted` or :class:`NotImplementedError` for a stub.
+        A judge that calls the student's code through :func:`call_with_time_limit`
+        (as :func:`function_check`'s does) sets ``judge.times_the_student = True``;
+        any other judge runs whole under the time limit.
       fallback: what the notebook uses instead of a wrong or missing answer
         (the reference function or value).
       hint: appended to a failure message.
+      time_limit: seconds the student's code may run in one check (``None``: the
+        :func:`default_time_limit`; ``0``: none).
     """
 
     name: str
     judge: Judge
     fallback: Any
     hint: str = ""
+    time_limit: float | None = None
+
+    def seconds(self) -> float | None:
+        """The time limit of one check (``None``: unlimited)."""
+        if self.time_limit is None:
+            return default_time_limit()
+        return self.time_limit if self.time_limit > 0 else None
 
     def evaluate(self, answer: Any) -> CheckResult:
-        """Judges ``answer`` without printing."""
+        """Judges ``answer`` without printing; never raises (but for Ctrl-C)."""
         if is_stub(answer):
             return CheckResult(self.name, "not_attempted", self._line("not_attempted"))
+        limit = self.seconds()
+        token = _BUDGET.set(_Budget(limit))
         try:
-            failure = self.judge(answer)
+            if getattr(self.judge, "times_the_student", False):
+                failure = self.judge(answer)
+            else:
+                failure = call_with_time_limit(self.judge, answer)
         except (NotAttempted, NotImplementedError):
             return CheckResult(self.name, "not_attempted", self._line("not_attempted"))
-        except Exception as exc:  # the student's code may raise anything
-            failure = f"raised {type(exc).__name__}: {_short(str(exc))}"
+        except TimeLimitExceeded:
+            failure = f"did not finish within {limit:g} s (an endless loop?)"
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # the student's code may raise anything, even SystemExit
+            failure = f"raised {type(exc).__name__}: {_short(_safe_str(exc))}"
+        finally:
+            _BUDGET.reset(token)
+        failure = _as_failure(failure)
         if failure is None:
             return CheckResult(self.name, "passed", self._line("passed"))
         return CheckResult(self.name, "failed", self._line("failed", failure))
@@ -123,9 +274,25 @@ class Checker:
         return f"{FAIL_MARK} {self.name}: {failure}.{hint} (the reference is used below)"
 
 
+def _as_failure(value: object) -> str | None:
+    """A judge's verdict as ``None`` or a string (a sloppy judge's other value described)."""
+    return (
+        value
+        if value is None or isinstance(value, str)
+        else f"the check returned {describe(value)}"
+    )
+
+
 def is_stub(answer: Any) -> bool:
     """Whether ``answer`` is an untouched stub (``...`` or ``None``)."""
     return answer is Ellipsis or answer is None
+
+
+def _safe_str(value: Any) -> str:
+    try:
+        return str(value)
+    except Exception:
+        return f"<{type(value).__name__}>"
 
 
 def _short(text: str, limit: int = 160) -> str:
@@ -134,7 +301,14 @@ def _short(text: str, limit: int = 160) -> str:
 
 
 def describe(value: Any, limit: int = 120) -> str:
-    """A short one-line rendering of a value (arrays rounded, long ones cut)."""
+    """A short one-line rendering of a value (arrays rounded, long ones cut); never raises."""
+    try:
+        return _describe(value, limit)
+    except Exception:
+        return f"<{type(value).__name__}>"
+
+
+def _describe(value: Any, limit: int) -> str:
     if isinstance(value, np.ndarray) or hasattr(value, "__array__"):
         try:
             arr = np.asarray(value)
@@ -198,6 +372,8 @@ def mismatch(expected: Any, got: Any, *, rtol: float = 1e-5, atol: float = 1e-6)
             return f"expected an array, got {type(got).__name__}"
         if e.shape != g.shape:
             return f"expected shape {e.shape}, got shape {g.shape} ({describe(got)})"
+        if (why := _dtype_mismatch(e, g)) is not None:
+            return why
         if e.dtype == bool or g.dtype == bool:
             same = bool(np.array_equal(e, g))
         else:
@@ -207,6 +383,24 @@ def mismatch(expected: Any, got: Any, *, rtol: float = 1e-5, atol: float = 1e-6)
                 same = bool(np.array_equal(e, g))
         return None if same else f"expected {describe(e)}, got {describe(g)}"
     return None if expected == got else f"expected {describe(expected)}, got {describe(got)}"
+
+
+def _dtype_mismatch(e: np.ndarray, g: np.ndarray) -> str | None:
+    """Why ``g``'s values cannot be ``e``'s: non-numbers, complex for real, NaN or inf
+    where the expected values are finite (``None``: comparable)."""
+    if g.dtype.kind not in "biufc":
+        return f"expected numbers (dtype {e.dtype}), got dtype {g.dtype} ({describe(g)})"
+    if g.dtype.kind == "c" and e.dtype.kind != "c" and np.any(np.imag(g) != 0):
+        return f"expected real numbers (dtype {e.dtype}), got complex dtype {g.dtype}"
+    if g.dtype.kind in "fc" and e.dtype.kind in "biufc":
+        bad = ~np.isfinite(g) & np.isfinite(e)
+        if bad.any():
+            where = tuple(int(i) for i in np.argwhere(bad)[0])
+            at = f" at index {where}" if where else ""
+            return (
+                f"got {describe(g[bad].flat[0])}{at} where {describe(e[bad].flat[0])} was expected"
+            )
+    return None
 
 
 def _is_numeric_sequence(x: Any) -> bool:
@@ -234,6 +428,7 @@ def function_check(
     rtol: float = 1e-5,
     atol: float = 1e-6,
     compare: Callable[[Any, Any], str | None] | None = None,
+    time_limit: float | None = None,
 ) -> Checker:
     """A checker that runs the student's function against ``reference`` on ``cases``.
 
@@ -248,6 +443,8 @@ def function_check(
       atol: absolute tolerance for floats.
       compare: ``compare(expected, got) -> None | reason`` replacing
         :func:`mismatch` (e.g. to accept any valid sample).
+      time_limit: seconds the student's function may run over all cases of one check
+        (``None``: :func:`default_time_limit`; ``0``: no limit).
 
     Returns:
       A :class:`Checker` whose fallback is ``reference``.
@@ -257,15 +454,23 @@ def function_check(
         if not callable(student):
             return f"expected a function, got {describe(student)}"
         for case in cases() if callable(cases) else cases:
-            expected = reference(*case.args, **case.kwargs)
+            expected = reference(*case.args, **case.kwargs)  # not timed: the reference's cost
             try:
-                got = student(*case.args, **case.kwargs)
-            except (NotImplementedError, NotAttempted):
+                got = call_with_time_limit(student, *case.args, **case.kwargs)
+            except (NotImplementedError, NotAttempted, KeyboardInterrupt):
                 raise
-            except Exception as exc:
-                return f"on {_call_text(case)} it raised {type(exc).__name__}: {_short(str(exc))}"
+            except TimeLimitExceeded:
+                return (
+                    f"on {_call_text(case)} it did not return within the check's time limit "
+                    "(an endless loop?)"
+                )
+            except BaseException as exc:  # anything, SystemExit included
+                text = _short(_safe_str(exc))
+                return f"on {_call_text(case)} it raised {type(exc).__name__}: {text}"
             if got is Ellipsis:
                 raise NotAttempted
+            if got is None and expected is not None:
+                return f"on {_call_text(case)} it returned None (is a `return` missing?)"
             why = (
                 compare(expected, got)
                 if compare is not None
@@ -275,7 +480,8 @@ def function_check(
                 return f"on {_call_text(case)}: {why}"
         return None
 
-    return Checker(name, judge, reference, hint)
+    judge.times_the_student = True  # type: ignore[attr-defined]
+    return Checker(name, judge, reference, hint, time_limit)
 
 
 def value_check(
@@ -285,13 +491,17 @@ def value_check(
     hint: str = "",
     rtol: float = 1e-5,
     atol: float = 1e-6,
+    time_limit: float | None = None,
 ) -> Checker:
-    """A checker for an answer that is a value (a number, an array, a shape...)."""
+    """A checker for an answer that is a value (a number, an array, a shape...).
+
+    ``time_limit`` bounds the comparison (an object whose ``__array__`` never returns).
+    """
 
     def judge(answer: Any) -> str | None:
         return mismatch(expected, answer, rtol=rtol, atol=atol)
 
-    return Checker(name, judge, expected, hint)
+    return Checker(name, judge, expected, hint, time_limit)
 
 
 @dataclasses.dataclass
@@ -329,7 +539,8 @@ class Quiz:
             return CheckResult(
                 self.name, "not_attempted", f"… {self.name}: {NOT_ATTEMPTED} (pick one option)"
             )
-        key = choice.strip().lower() if isinstance(choice, str) else None
+        # str's own methods: a str subclass cannot run code of its own here
+        key = str(str.lower(str.strip(choice))) if isinstance(choice, str) else None
         if key not in self.options:
             keys = ", ".join(map(repr, self.options))
             return CheckResult(
