@@ -872,7 +872,12 @@ hand_filters[..., 1] = sobel.T[:, :, None] / 3  # horizontal edges
 hand_filters[1, 1, :, 2] = [1.0, -1.0, 0.0]  # red minus green at the centre pixel
 hand_filters[..., 3] = 1 / 27  # blur: the window's mean
 hand_maps = conv2d(sample, hand_filters)
-plots.plot_feature_maps(sample, {"hand-made filters": np.abs(hand_maps)}, channels=4)
+plots.plot_feature_maps(
+    sample,
+    {"hand-made filters": np.abs(hand_maps)},
+    channels=4,
+    title="|vertical edges|, |horizontal edges|, |red − green|, blur",
+)
 
 # %% [markdown]
 # ### 3.4 Stride and padding

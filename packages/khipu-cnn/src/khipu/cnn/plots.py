@@ -353,6 +353,7 @@ def plot_feature_maps(
     maps: dict[str, np.ndarray],
     *,
     channels: int = 8,
+    title: str = "feature maps: early layers respond to edges and colour, later ones to parts",
     path: str | Path | None = None,
 ) -> Figure:
     """One image and, per layer, the first ``channels`` feature maps it produces.
@@ -361,7 +362,9 @@ def plot_feature_maps(
       image: ``[H, W, C]`` in [0, 1].
       maps: layer name → that image's activations ``[h, w, C_layer]`` (e.g. one
         row of :func:`khipu.cnn.models.feature_maps`), in depth order.
-      channels: feature maps shown per layer; each is scaled by its own maximum.
+      channels: feature maps shown per layer; each is scaled to [0, 1] by its own min and
+        max (a constant map is drawn dark).
+      title: the figure's title.
       path: save the PNG there.
     """
     if not maps:
@@ -385,12 +388,13 @@ def plot_feature_maps(
                 ax.set_axis_off()
                 continue
             m = fmap[..., c]
-            ax.imshow(m / max(float(np.abs(m).max()), 1e-8), cmap="viridis", vmin=0, vmax=1)
+            span = float(m.max() - m.min())
+            ax.imshow((m - m.min()) / max(span, 1e-8), cmap="viridis", vmin=0, vmax=1)
             if c == 0:
                 ax.set_ylabel(
                     f"{name}\n{fmap.shape[0]}x{fmap.shape[1]}x{fmap.shape[2]}", fontsize=8
                 )
-    fig.suptitle("feature maps: early layers respond to edges and colour, later ones to parts")
+    fig.suptitle(title)
     if path is not None:
         kc.save_figure(fig, path)
     return fig
