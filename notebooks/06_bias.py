@@ -371,6 +371,7 @@ print("example sets:", ", ".join(sets))
 # Write `rnd(t1, t2, attributes)` for unit rows `t1 [N1, D]`, `t2 [N2, D]`,
 # `attributes [Na, D]`. Do not renormalise the means.
 
+
 # %% tags=["exercise"]
 def rnd(t1, t2, attributes):
     # YOUR CODE HERE
@@ -397,6 +398,7 @@ def rnd(t1, t2, attributes):
 # i of y). Take the differences $d_i = x_i - y_i$ **without centring them** (their shared
 # part is the relation), $b$ = the first right singular vector of $d$ (`np.linalg.svd`),
 # flipped if the mean difference projects negatively on it, and return `words @ b` `[N]`.
+
 
 # %% tags=["exercise"]
 def ripa(x, y, words):
@@ -425,7 +427,8 @@ def ripa(x, y, words):
 
 # %%
 X, Y, A, B = XYAB
-print(f"your RND: career {rnd(X, Y, A):+.4f}, family {rnd(X, Y, B):+.4f}  (negative: closer to male)")
+print(f"your RND: career {rnd(X, Y, A):+.4f}, family {rnd(X, Y, B):+.4f}")
+print("(negative: the attribute words sit closer to the male words)")
 kept, dropped = kb.matched_pairs(emb, test.x.words, test.y.words)
 PX = unit.matrix([p[0] for p in kept])
 PY = unit.matrix([p[1] for p in kept])
