@@ -124,7 +124,9 @@ class QueryMetrics:
 
     Attributes:
       test, embeddings: names.
-      values: ``{metric: BootstrapCI}`` (see :data:`METRICS`).
+      values: ``{metric: BootstrapCI}`` (see :data:`METRICS`). RNSB's value is the mean of
+        ``rnsb_per_seed``; its interval trains one seeded classifier per resample, so it
+        holds the classifier's randomness as well as the words'.
       p_value: WEAT's permutation p-value; p_value_kind: how it was computed.
       alternative: ``"greater"`` or ``"two-sided"``.
       rnsb_per_seed: the KL of each seeded classifier (``values["rnsb"]`` is their mean).
