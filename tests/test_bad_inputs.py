@@ -20,7 +20,7 @@ Optional keys (issue 20):
 * ``run = { path = "t", practical = "transformer", edit = "truncate" }`` copies a real
   trained run of that practical (``transformer`` or ``diffusion``, trained once per test
   session) to ``{tmp}/t``; ``edit``: ``truncate`` (half of model.npz), ``config`` (a width
-  in the saved configuration changed, so shapes disagree with the weights), ``huge``
+  in the saved configuration halved, so shapes disagree with the weights), ``huge``
   (a width of millions) or ``npz-as-text`` (model.npz copied to ``{tmp}/t.txt``);
 * ``exit = 0``: a hostile but valid input that must now succeed (no stderr line);
 * ``max_rss_mib``: a tighter peak-memory bound for the row.
@@ -222,7 +222,7 @@ def _copy_run(spec: dict[str, Any], tmp: Path, request: pytest.FixtureRequest) -
         meta = json.loads(arrays[meta_key].tobytes())
         key = WIDTH_KEY[spec["practical"]]
         width = meta["metadata"]["config"][key]
-        meta["metadata"]["config"][key] = width * 2 if edit == "config" else 1_000_000
+        meta["metadata"]["config"][key] = width // 2 if edit == "config" else 1_000_000
         arrays[meta_key] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), np.uint8)
         savez: Any = np.savez
         savez(model, allow_pickle=False, **arrays)
