@@ -61,6 +61,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     a = rng.integers(0, n, args.edges // 2)
     b = rng.integers(0, n, args.edges // 2)
+    a, b = a[a != b], b[a != b]  # PyG adds a self-loop only where none is (khipu: always)
     senders_np = np.concatenate([a, b]).astype(np.int32)
     receivers_np = np.concatenate([b, a]).astype(np.int32)
     x_np = rng.standard_normal((n, features)).astype(np.float32)
@@ -69,11 +70,17 @@ def main() -> None:
     # khipu
     layers = init_gcn_layers(jax.random.key(0), [features, hidden, classes])
     senders, receivers = jnp.asarray(senders_np), jnp.asarray(receivers_np)
-    batch = {"x": jnp.asarray(x_np), "y": jnp.asarray(y_np, jnp.int32)}
+    # the edges are arguments, not constants: XLA would fold the normalisation at compile time
+    batch = {
+        "x": jnp.asarray(x_np),
+        "y": jnp.asarray(y_np, jnp.int32),
+        "senders": senders,
+        "receivers": receivers,
+    }
 
     def loss_fn(params: Any, model_state: Any, key: jax.Array, batch: Any) -> Any:
         del key
-        logits = gcn_stack(params, batch["x"], senders, receivers, n)
+        logits = gcn_stack(params, batch["x"], batch["senders"], batch["receivers"], n)
         loss = optax.softmax_cross_entropy_with_integer_labels(logits, batch["y"]).mean()
         return loss, (model_state, {})
 
@@ -102,7 +109,8 @@ def main() -> None:
     x, y = torch.from_numpy(x_np), torch.from_numpy(y_np.astype(np.int64))
     with torch.no_grad():
         theirs = net(x, edge_index).numpy()
-    ours = np.asarray(jax.jit(lambda p: gcn_stack(p, batch["x"], senders, receivers, n))(layers))
+    forward = jax.jit(lambda p, x, s, r: gcn_stack(p, x, s, r, n))
+    ours = np.asarray(forward(layers, batch["x"], senders, receivers))
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4)
     torch_opt = torch.optim.Adam(net.parameters(), lr=1e-2)
 
