@@ -60,7 +60,15 @@ def test_ratings_file_run(tmp_path, capsys):
 
 
 def cases() -> list[dict]:
-    return tomllib.loads(CATALOGUE.read_text())["case"]
+    """The rows this in-process test can replay: the repo's harness (tests/test_bad_inputs.py)
+    alone copies trained runs, generates large files and runs the rows that must succeed."""
+    return [
+        c
+        for c in tomllib.loads(CATALOGUE.read_text())["case"]
+        if "run" not in c
+        and c["exit"] != 0
+        and all(isinstance(v, (str, list)) for v in c.get("files", {}).values())
+    ]
 
 
 def test_catalogue_has_enough_rows():
@@ -72,7 +80,11 @@ def test_bad_input_catalogue_in_process(tmp_path, capsys, case):
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     for name, text in case.get("files", {}).items():
-        (scratch / name).write_text(text)
+        (scratch / name).parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(text, list):  # byte values
+            (scratch / name).write_bytes(bytes(text))
+        else:
+            (scratch / name).write_text(text)
     out = tmp_path / "out"
     argv = [a.replace("{out}", str(out)).replace("{tmp}", str(scratch)) for a in case["args"]]
     assert argv[0] == "gnn"
