@@ -253,6 +253,12 @@ check_invert_words = function_check(
 # --- Haiku modules: helpers shared by the module checkers ---------------------------------
 
 
+MODULE_CHECK_SECONDS = 120.0
+"""CPU seconds a module check may take: it builds, initialises and runs Haiku modules
+(several compilations), far above khipu-core's 10 s default on a loaded 2-core machine;
+still a bound for an endless loop in the student's module."""
+
+
 def _pure(fn: Any) -> Any:
     """``hk.without_apply_rng(hk.transform(fn))`` (typed loosely: the checkers' models)."""
     return hk.without_apply_rng(hk.transform(fn))
@@ -369,6 +375,7 @@ check_sequence_to_qkv = Checker(
     SequenceToQKV,
     hint="three separate hk.Linear(self.output_size) layers named 'query', 'key' and "
     "'value', each applied to x; return (q, k, v) in that order",
+    time_limit=MODULE_CHECK_SECONDS,
 )
 
 
@@ -479,6 +486,7 @@ check_multi_head_attention = Checker(
     "(keys and values from `key`, `value` when given), split_heads each, "
     "scaled_dot_product_attention(q, k, v, mask), merge the heads back to [B, T, d_model] "
     "(transpose, then reshape), apply hk.Linear(d_model, name='linear'); return (output, weights)",
+    time_limit=MODULE_CHECK_SECONDS,
 )
 
 
@@ -550,6 +558,7 @@ check_learned_positions = Checker(
     LearnedPositions,
     hint="self.embed = hk.Embed(max_len, d_model) in __init__; __call__ returns "
     "self.embed(positions): row p of the table for each position p",
+    time_limit=MODULE_CHECK_SECONDS,
 )
 
 
@@ -593,6 +602,7 @@ check_feed_forward = Checker(
     FeedForwardBlock,
     hint="d = x.shape[-1]; h = hk.Linear(self.widening_factor * d)(x); "
     "return hk.Linear(d)(jax.nn.gelu(h))",
+    time_limit=MODULE_CHECK_SECONDS,
 )
 
 
@@ -637,6 +647,7 @@ check_add_norm = Checker(
     AddNorm,
     hint="return hk.LayerNorm(axis=-1, create_scale=True, create_offset=True)(x + sublayer_output)"
     " — add first, then normalise (post-LN)",
+    time_limit=MODULE_CHECK_SECONDS,
 )
 
 
@@ -751,6 +762,7 @@ check_encoder_block = Checker(
     EncoderBlock,
     hint="a, weights = self.attention(x, x, x, mask) (pass the mask as the mask!); "
     "h = self.add_norm_1(x, a); return self.add_norm_2(h, self.ffn(h)), weights",
+    time_limit=MODULE_CHECK_SECONDS,
 )
 
 _DECODER_PARTS = (
@@ -821,6 +833,7 @@ check_decoder_block = Checker(
     hint="causal self-attention on x with self_mask, add & norm; cross-attention with "
     "queries from that result and keys/values from memory, masked by memory_mask only "
     "(never causally), add & norm; feed-forward, add & norm; return (x, self_w, cross_w)",
+    time_limit=MODULE_CHECK_SECONDS,
 )
 
 
@@ -936,6 +949,7 @@ check_seq2seq = Checker(
     "mask [B, 1, 1, S] from src_len; embed(dec_in) + sinusoidal_encoding(T, d); the "
     "decoder blocks with causal_mask(T) and the same padding mask over the memory; "
     "self.output(y) -> logits [B, T, V]",
+    time_limit=MODULE_CHECK_SECONDS,
 )
 
 
