@@ -1297,17 +1297,62 @@ print(
 # </details>
 
 # %% [markdown]
-# ## 11. Frozen features for classification
+# ## 11. Pretrained features
 #
-# The practical's optional Hugging Face part fed DistilBERT's [CLS] vector to a
-# classifier. Any embedding function plugs in; here a small local transformer encoder
-# (random weights, no download) embeds templated bank requests, and a logistic regression
-# or an MLP is trained on the frozen features. With `pip install transformers torch` and
-# the weights at hand, `tx.hf_embedder("distilbert-base-uncased")` takes its place.
+# The practical's last part fed the [CLS] vector of a pretrained DistilBERT to a small
+# classifier: **pre-training** on lots of unlabelled text teaches a model about language,
+# so a new task with few labels needs only a light head on its frozen features.
+#
+# The package ships a small pretrained encoder (2 layers, `d_model` 64, about 0.1 M
+# parameters, a few hundred KB). `khipu transformer pretrain` trained it on 8,000
+# sentences generated from the package's grammar, with **masked character modelling**:
+# 15 % of the characters of a sentence are hidden and the encoder learns to restore them
+# — which needs the word they belong to and its role in the sentence. Its provenance
+# (command, configuration, data recipe, library versions) sits beside the weights.
+#
+# The labelled task was never part of pre-training: **is the subject of the sentence
+# alive?** Every sentence holds one living and one non-living noun, in either order
+# (“the old dog finds a book.” → yes, “a book finds the old dog.” → no), so both classes
+# use the same words and only word order decides. We train the same MLP head on frozen,
+# mean-pooled features of (a) the pretrained encoder and (b) the same encoder with random
+# weights. (Measured: 0.77 vs 0.63 held-out accuracy; the package's tests keep it so.)
 
 # %%
-texts, labels, names = tx.intent_dataset(40 if QUICK else 100, seed=0)
-embed = tx.random_encoder_embedder(texts, d_model=32 if QUICK else 64)
-for head in ("logistic", "mlp"):
-    _, acc = tx.evaluate_text_classifier(embed, texts, labels, head=head, epochs=20)
-    print(f"{head:>8}: test accuracy {acc['test_accuracy']:.3f} ({len(names)} intents)")
+encoder = tx.load_pretrained()
+print(encoder.provenance["command"])
+print(encoder.provenance["objective"])
+texts, labels = tx.agent_dataset(600, seed=1)
+print(texts[:3], labels[:3])
+accuracy = {}
+for name, enc in (("pretrained", encoder), ("random weights", tx.random_like(encoder))):
+    features = tx.frozen_features(enc, texts)
+    head = tx.train_feature_classifier(features[:400], labels[:400], head="mlp", epochs=60)
+    accuracy[name] = float((head.predict(features[400:]) == labels[400:]).mean())
+    print(f"{name:>15}: held-out accuracy {accuracy[name]:.3f}")
+
+# %% tags=["figure"]
+kc.plot_bars(accuracy, ylabel="held-out accuracy", title="the same head on frozen features")
+
+# %% [markdown]
+# With `pip install transformers torch` and the weights at hand, a Hugging Face encoder
+# plugs into the same head: `tx.hf_embedder("distilbert-base-uncased")` returns an
+# embedding function `texts -> [N, 768]` ([CLS] vectors), to use with
+# `tx.evaluate_text_classifier(embed, texts, labels)`.
+#
+# **Group task.** Why do random-weight features fail on this task although they see the
+# same characters? What did masked-character pre-training have to learn that happens to
+# help? Think of a task where these pretrained features would *not* help.
+#
+# <details><summary>Model answer</summary>
+#
+# Mean-pooled random features are roughly a bag of characters (with some position mixed
+# in): the two classes contain the same words, so they look alike. To restore a hidden
+# character the encoder must recognise the word around it and use the context — which
+# word comes before the verb, which after — so its hidden states encode words *and*
+# their roles, and the subject's animacy becomes easy to read off. Features help only
+# where the pre-training text and objective cover what the task needs: for text in
+# another language or alphabet, or a task about something the grammar never varies
+# (punctuation style, sentence length counted in bytes), these features would be no
+# better than random ones.
+#
+# </details>
