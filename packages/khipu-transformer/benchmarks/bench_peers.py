@@ -14,8 +14,8 @@ excluded), medians and ``peer / khipu`` printed with the load average:
 The models: pre-LN decoder, learned positions, ``--layers`` blocks of width ``--d-model``,
 4 heads, GELU (tanh) feed-forward of 4x width, no dropout, 64 token ids. The parameter
 counts differ only by the output layer, printed with the count: GPT-2 ties its output
-matrix to the token embedding (no bias) and has a final LayerNorm; khipu's ``DecoderLM``
-has its own output ``Linear`` with a bias.
+matrix to the token embedding (no bias); khipu's ``DecoderLM`` has its own output
+``Linear`` with a bias (d x V + V parameters).
 """
 
 from __future__ import annotations
@@ -164,9 +164,10 @@ def main() -> None:
     print(f"char LM: {args.layers} pre-LN blocks, d_model {d}, 4 heads, {VOCAB} ids")
     print(
         f"  parameters: khipu {khipu_params:,}, GPT-2 {gpt_params:,}; difference "
-        f"{khipu_params - gpt_params:+,} = khipu's untied output layer ({khipu_head:,}) "
-        f"- GPT-2's final LayerNorm ({gpt_ln_f:,})"
-        + ("" if khipu_params - gpt_params == khipu_head - gpt_ln_f else " [other differences]")
+        f"{khipu_params - gpt_params:+,}: khipu's untied output layer with bias has "
+        f"{khipu_head:,} (GPT-2 ties it to the embedding); both end in a LayerNorm "
+        f"({gpt_ln_f:,})"
+        + ("" if khipu_params - gpt_params == khipu_head else " [other differences]")
     )
     print(f"  train step, batch {args.batch_size} x {args.length}:")
     print(f"    khipu {train['khipu'] * 1e3:8.2f} ms   HF GPT-2 {train['hf'] * 1e3:8.2f} ms")
