@@ -144,5 +144,5 @@ def test_an_edge_list_with_a_huge_id_costs_its_edges(tmp_path):
         links.check_feature_size(30_000, 1 << 30)
     g = tmp_path / "wide.txt"
     g.write_text("".join(f"{2 * i} {2 * i + 1}\n" for i in range(20)))
-    with pytest.raises(KhipuError, match="40 nodes.*--max-dense-mib"):
+    with pytest.raises(KhipuError, match=r"40 nodes.*--max-dense-mib"):
         prepare_task("links", edges_file=g, max_dense_bytes=1000)

@@ -82,7 +82,8 @@ def test_streaming_check_names_the_same_offset_as_the_whole_file_check(
 
     f = tmp_path / "vectors.txt"
     good = "añb\nçé€\n".encode()
-    check_utf8_file(f if f.write_bytes(good) else f, chunk_bytes=chunk)
+    f.write_bytes(good)
+    check_utf8_file(f, chunk_bytes=chunk)
     for data in (good + b"x\xe9y\n", good + b"\x00", b"ok\n\xe2\x82"):
         f.write_bytes(data)
         with pytest.raises(KhipuError) as whole:
