@@ -44,7 +44,7 @@
 # settings.
 
 # %% tags=["pin"]
-# %pip install "khipu-cnn==0.2.*"
+# %pip install "khipu-cnn==0.3.*"
 
 # %%
 import os

@@ -46,7 +46,7 @@
 # has a collapsed *Model answer* to open afterwards.
 
 # %% tags=["pin"]
-# %pip install "khipu-transformer==0.1.*"
+# %pip install "khipu-transformer==0.2.*"
 
 # %%
 import os

@@ -42,7 +42,7 @@
 # has a collapsed *Model answer* to open afterwards.
 
 # %% tags=["pin"]
-# %pip install "khipu-gnn==0.1.*"
+# %pip install "khipu-gnn==0.2.*"
 
 # %%
 import os

@@ -36,7 +36,7 @@
 # first, then open it.
 
 # %% tags=["pin"]
-# %pip install "khipu-diffusion==0.1.*"
+# %pip install "khipu-diffusion==0.2.*"
 
 # %%
 import inspect

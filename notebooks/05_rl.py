@@ -42,7 +42,7 @@
 # answer — try first!
 
 # %% tags=["pin"]
-# %pip install "khipu-rl==0.2.*"
+# %pip install "khipu-rl==0.3.*"
 
 # %%
 import functools

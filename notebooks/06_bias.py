@@ -46,7 +46,7 @@
 # on a generated corpus (part 8).
 
 # %% tags=["pin"]
-# %pip install "khipu-bias==0.2.*"
+# %pip install "khipu-bias==0.3.*"
 
 # %%
 import itertools
