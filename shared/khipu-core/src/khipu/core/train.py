@@ -104,8 +104,9 @@ def make_train_step(
       donate: let XLA write the new state into the old state's buffers
         (``donate_argnums``): the state passed in is deleted by the call, so use it only
         where nothing keeps the old state (not with :func:`fit`, which keeps the best
-        epoch's state). Measured on the 2-core CPU it buys little (see
-        ``benchmarks/bench_donate.py``), hence off by default.
+        epoch's state). Measured on the 2-core CPU (``benchmarks/bench_donate.py``):
+        1.3x faster for a 3 x 1024 MLP at batch 32 (the update dominates), no change
+        for compute-bound steps (small CNN, the LM and U-Net of the practicals).
 
     Returns:
       ``step(state, batch) -> (new_state, metrics)``; ``metrics`` holds
