@@ -60,3 +60,17 @@ def test_run_commands_take_out(practical) -> None:  # type: ignore[no-untyped-de
         name for name, p in commands.items() if any("--out" in a.option_strings for a in p._actions)
     ]
     assert with_out, f"no khipu {practical.topic} command takes --out"
+
+
+# The practicals whose `train` runs through khipu-core's fit() (rl and bias do not).
+TRAINS_THROUGH_FIT = {"cnn", "transformer", "gnn", "diffusion"}
+
+
+@pytest.mark.parametrize("topic", sorted(TRAINS_THROUGH_FIT))
+def test_every_fit_train_command_takes_the_multi_process_options(topic: str) -> None:
+    topics = _subcommands(cli.build_parser())
+    if topic not in topics:
+        pytest.skip(f"khipu-{topic} is not installed")
+    train = _subcommands(topics[topic])["train"]
+    options = {o for a in train._actions for o in a.option_strings}
+    assert {"--coordinator", "--num-processes", "--process-id"} <= options, topic

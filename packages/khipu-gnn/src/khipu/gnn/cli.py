@@ -33,7 +33,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         "metrics.json, history.json, learning_curves.png, the task's figures and "
         "checkpoints/last.npz (for --resume).",
     )
-    add_run_arguments(train)
+    add_run_arguments(train, distributed=True)
     train.add_argument("--task", choices=TASKS, default="karate", help="default karate")
     train.add_argument("--model", default=None, help="default: the task's first model")
     train.add_argument(
