@@ -17,27 +17,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
-from collections.abc import Callable
 
 import jax
 import khipu.core as kc
 import numpy as np
 from khipu.cnn import build_model, load_image_dataset, make_loss_fn
 from khipu.cnn.train import init_train_state
-
-
-def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Median seconds of each thunk, the thunks called in turn ``repeats`` times."""
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main() -> None:
@@ -101,7 +87,7 @@ def main() -> None:
     for _ in range(3):  # compile / warm up both
         khipu_step()
         torch_step()
-    medians = interleaved({"khipu": khipu_step, "torch": torch_step}, repeats)
+    medians = kc.interleaved_medians({"khipu": khipu_step, "torch": torch_step}, repeats)
     print(
         f"load average: {os.getloadavg()[0]:.1f}; jax {jax.__version__}, torch {torch.__version__}"
     )

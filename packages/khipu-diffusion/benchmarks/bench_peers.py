@@ -21,9 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
-from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -31,17 +28,6 @@ import khipu.core as kc
 import numpy as np
 import optax
 from khipu.diffusion import build_denoiser, default_config, get_schedule, make_ddpm_loss, sample
-
-
-def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Median seconds of each thunk, the thunks called in turn ``repeats`` times."""
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main() -> None:
@@ -137,11 +123,13 @@ def main() -> None:
     for _ in range(3):
         khipu_step()
         torch_step()
-    train = interleaved({"khipu": khipu_step, "diffusers": torch_step}, repeats)
+    train = kc.interleaved_medians({"khipu": khipu_step, "diffusers": torch_step}, repeats)
     unet.eval()
     khipu_ddim()
     torch_ddim()
-    gen = interleaved({"khipu": khipu_ddim, "diffusers": torch_ddim}, max(3, repeats // 2))
+    gen = kc.interleaved_medians(
+        {"khipu": khipu_ddim, "diffusers": torch_ddim}, max(3, repeats // 2)
+    )
 
     print(
         f"load average: {os.getloadavg()[0]:.1f}; jax {jax.__version__}, torch {torch.__version__}"

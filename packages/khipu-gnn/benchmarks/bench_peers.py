@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
-from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -27,17 +24,6 @@ import khipu.core as kc
 import numpy as np
 import optax
 from khipu.gnn.depth import gcn_stack, init_gcn_layers
-
-
-def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Median seconds of each thunk, the thunks called in turn ``repeats`` times."""
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main() -> None:
@@ -130,7 +116,7 @@ def main() -> None:
     for _ in range(3):
         khipu_step()
         torch_step()
-    medians = interleaved({"khipu": khipu_step, "pyg": torch_step}, repeats)
+    medians = kc.interleaved_medians({"khipu": khipu_step, "pyg": torch_step}, repeats)
     print(
         f"load average: {os.getloadavg()[0]:.1f}; jax {jax.__version__}, torch {torch.__version__}"
     )

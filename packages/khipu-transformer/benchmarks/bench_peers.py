@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
-from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -35,17 +32,6 @@ from khipu.transformer import TransformerConfig, generate, lm_model
 from khipu.transformer.train import lm_loss_fn, make_optimizer
 
 VOCAB = 64
-
-
-def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Median seconds of each thunk, the thunks called in turn ``repeats`` times."""
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def count(tree: Any) -> int:
@@ -152,11 +138,13 @@ def main() -> None:
     for _ in range(3):
         khipu_step()
         torch_step()
-    train = interleaved({"khipu": khipu_step, "hf": torch_step}, repeats)
+    train = kc.interleaved_medians({"khipu": khipu_step, "hf": torch_step}, repeats)
     gpt.eval()
     khipu_generate()
     torch_generate()
-    gen = interleaved({"khipu": khipu_generate, "hf": torch_generate}, max(3, repeats // 2))
+    gen = kc.interleaved_medians(
+        {"khipu": khipu_generate, "hf": torch_generate}, max(3, repeats // 2)
+    )
 
     print(
         f"load average: {os.getloadavg()[0]:.1f}; jax {jax.__version__}, torch {torch.__version__}"

@@ -81,6 +81,7 @@ from .textfile import (
     read_text as read_text,
 )
 from .timing import (
+    interleaved_medians as interleaved_medians,
     time_call as time_call,
 )
 from .train import (
