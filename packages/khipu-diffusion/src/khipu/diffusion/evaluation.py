@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -22,7 +23,7 @@ import numpy as np
 import optax
 from khipu.core.errors import CheckpointError, KhipuError
 from khipu.core.random import PRNGKey
-from khipu.core.train import Batch
+from khipu.core.train import Batch, LossFn
 
 
 def _classifier_forward(x: jax.Array, num_classes: int) -> tuple[jax.Array, jax.Array]:
@@ -98,8 +99,38 @@ def train_eval_classifier(
 
     keys = kc.KeySequence(seed)
     params = jax.jit(net.init)(next(keys), jnp.zeros((1, *shape), jnp.float32))
+    params, best = fit_classifier(
+        params,
+        loss_fn,
+        eval_fn,
+        splits,
+        key=next(keys),
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        patience=6,
+    )
+    return EvalClassifier(params, k, shape, best)
+
+
+def fit_classifier(
+    params: Any,
+    loss_fn: LossFn,
+    eval_fn: Callable[[Any, Any, Batch], dict[str, jax.Array]],
+    splits: kc.Splits,
+    *,
+    key: PRNGKey,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    patience: int,
+) -> tuple[Any, float]:
+    """Adam (2e-3) on ``splits.train`` (``{"x", "label"}``) through ``fit()``, early
+    stopping on ``eval_fn``'s validation ``accuracy``; returns the best epoch's
+    parameters (on the host) and that validation accuracy. Shared by the evaluation
+    classifier and the noise-conditional classifier of classifier guidance."""
     opt = optax.adam(2e-3)
-    state = kc.init_train_state(params, opt, key=next(keys))
+    state = kc.init_train_state(params, opt, key=key)
     result = kc.fit(
         state,
         kc.make_train_step(loss_fn, opt),
@@ -111,11 +142,11 @@ def train_eval_classifier(
         val_data={"x": splits.val["x"], "label": splits.val["label"]},
         monitor="val_accuracy",
         mode="max",
-        patience=6,
+        patience=patience,
         progress=False,
     )
     best = result.history["val_accuracy"][result.best_epoch - 1]
-    return EvalClassifier(jax.device_get(result.state.params), k, shape, float(best))
+    return jax.device_get(result.state.params), float(best)
 
 
 def save_eval_classifier(path: str | Path, clf: EvalClassifier) -> Path:

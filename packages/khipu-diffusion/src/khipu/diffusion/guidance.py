@@ -27,6 +27,7 @@ import optax
 from khipu.core.errors import KhipuError
 from khipu.core.random import PRNGKey
 from khipu.core.train import Batch
+from khipu.diffusion.evaluation import fit_classifier
 from khipu.diffusion.models import Denoiser, timestep_embedding
 from khipu.diffusion.schedules import Schedule, q_sample
 
@@ -122,24 +123,18 @@ def train_noisy_classifier(
     params = jax.jit(net.init)(
         next(keys), jnp.zeros((1, *shape), jnp.float32), jnp.zeros((1,), jnp.int32)
     )
-    opt = optax.adam(2e-3)
-    state = kc.init_train_state(params, opt, key=next(keys))
-    result = kc.fit(
-        state,
-        kc.make_train_step(loss_fn, opt),
-        {"x": splits.train["x"], "label": splits.train["label"]},
-        batch_size=min(batch_size, len(splits.train["x"])),
+    params, best = fit_classifier(
+        params,
+        loss_fn,
+        eval_fn,
+        splits,
+        key=next(keys),
         epochs=epochs,
+        batch_size=batch_size,
         seed=seed,
-        eval_step=kc.make_eval_step(eval_fn),
-        val_data={"x": splits.val["x"], "label": splits.val["label"]},
-        monitor="val_accuracy",
-        mode="max",
         patience=8,
-        progress=False,
     )
-    best = result.history["val_accuracy"][result.best_epoch - 1]
-    return NoisyClassifier(jax.device_get(result.state.params), k, shape, float(best))
+    return NoisyClassifier(params, k, shape, best)
 
 
 def noisy_accuracy(
