@@ -497,8 +497,6 @@ def load_embeddings(
                     unicode_errors="strict",
                 )
     except (ValueError, UnicodeDecodeError, EOFError, IndexError, TypeError, OSError) as exc:
-        if isinstance(exc, UnicodeDecodeError) and format != "word2vec-bin":
-            kc.check_utf8_file(path)  # names the byte offset in the file, not in the line
         hint = {
             "word2vec": "a text file whose first line is '<words> <dimension>'",
             "fasttext": "a .vec text file whose first line is '<words> <dimension>'",
@@ -506,9 +504,13 @@ def load_embeddings(
             "glove": "a text file of 'word x1 x2 ...' lines without a header",
             "gensim": "a file written by KeyedVectors.save",
         }[format]
-        raise kc.KhipuError(
-            f"could not read {path} as {format} ({hint}): {type(exc).__name__}: {exc}"
-        ) from exc
+        why = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, UnicodeDecodeError) and format != "word2vec-bin":
+            try:  # the byte offset in the file, not in gensim's line
+                kc.check_utf8_file(path)
+            except kc.KhipuError as not_text:
+                why = str(not_text)
+        raise kc.KhipuError(f"could not read {path} as {format} ({hint}): {why}") from exc
     except Exception as exc:  # gensim raises bare errors on some corrupt files
         raise kc.KhipuError(
             f"could not read {path} as {format}: {type(exc).__name__}: {exc}"
