@@ -281,6 +281,23 @@ def _randomise(params: hk.Params, seed: int) -> hk.Params:
     return out
 
 
+def _run_randomised(both: Any, args: tuple[Any, ...], seed: int, where: str) -> Any:
+    """Initialises ``both`` (a function running the student's module and the reference
+    beside it, returning ``(got, expected)`` or why it failed), re-draws its parameters
+    with :func:`_randomise` and runs it on ``args``: ``(got, expected)`` or the failure
+    (``where`` prefixes a raised error, e.g. ``"on a padded batch "``)."""
+    model = _pure(both)
+    try:
+        params = model.init(jax.random.key(0), *args)
+    except NotImplementedError:
+        raise
+    except Exception as exc:
+        return f"{where}it raised {type(exc).__name__}: {_short(str(exc))}"
+    if isinstance(params, str):
+        return params
+    return model.apply(_randomise(params, seed), *args)
+
+
 def _affine(x: jax.Array, w: jax.Array, b: jax.Array) -> jax.Array:
     """``x @ w + b`` with the bias broadcast explicitly."""
     out: jax.Array = x @ w
@@ -738,16 +755,7 @@ def _judge_encoder_block(student: Any) -> str | None:
                 return why
             return got, _encoder_reference(block, x, m)
 
-        model = _pure(both)
-        try:
-            params = model.init(jax.random.key(0), x, mask)
-        except NotImplementedError:
-            raise
-        except Exception as exc:
-            return f"on {label} it raised {type(exc).__name__}: {_short(str(exc))}"
-        if isinstance(params, str):
-            return params
-        out = model.apply(_randomise(params, 5), x, mask)
+        out = _run_randomised(both, (x, mask), 5, f"on {label} ")
         if isinstance(out, str):
             return out
         got, expected = out
@@ -806,16 +814,7 @@ def _judge_decoder_block(student: Any) -> str | None:
                 return why
             return got, _decoder_reference(block, x, causal, mem, mm)
 
-        model = _pure(both)
-        try:
-            params = model.init(jax.random.key(0), x, memory, memory_mask)
-        except NotImplementedError:
-            raise
-        except Exception as exc:
-            return f"on {label} it raised {type(exc).__name__}: {_short(str(exc))}"
-        if isinstance(params, str):
-            return params
-        out = model.apply(_randomise(params, 6), x, memory, memory_mask)
+        out = _run_randomised(both, (x, memory, memory_mask), 6, f"on {label} ")
         if isinstance(out, str):
             return out
         got, expected = out
@@ -922,16 +921,7 @@ def _judge_seq2seq(student: Any) -> str | None:
             return why
         return got, _seq2seq_reference(model, src, dec_in, src_len)
 
-    model = _pure(both)
-    try:
-        params = model.init(jax.random.key(0), src, dec_in, src_len)
-    except NotImplementedError:
-        raise
-    except Exception as exc:
-        return f"it raised {type(exc).__name__}: {_short(str(exc))}"
-    if isinstance(params, str):
-        return params
-    out = model.apply(_randomise(params, 8), src, dec_in, src_len)
+    out = _run_randomised(both, (src, dec_in, src_len), 8, "")
     if isinstance(out, str):
         return out
     got, expected = out
