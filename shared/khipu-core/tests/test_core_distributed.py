@@ -260,6 +260,25 @@ def test_a_lost_coordinator_is_one_line_naming_process_0() -> None:
     assert got.count("\n") == 1
 
 
+_GLOO_TERMINATE = (
+    "terminate called after throwing an instance of 'gloo::EnforceNotMet'\n"
+    "  what():  [enforce fail at external/gloo/gloo/transport/tcp/pair.cc:459] "
+    "op.preamble.length <= op.nbytes. 640 vs 4. Received data size doesn't match expected "
+    "size. Is there a distributed collective mismatch in your code?\n"
+)
+
+
+def test_a_peer_killed_mid_collective_is_one_line_naming_it() -> None:
+    """CI saw gloo abort process 0 0.1 s after process 1 was SIGKILLed (std::terminate)."""
+    got = _filtered(["epoch 3\n", _HEARTBEAT, _GLOO_TERMINATE, "Aborted (core dumped)\n"])
+    lines = got.splitlines()
+    assert lines[0] == "epoch 3" and len(lines) == 2, got
+    assert lines[1].startswith("khipu: error: lost process 1 of 2 (a collective's connection")
+    assert "640 vs 4" in lines[1] and lines[1].endswith("process 0 of 2 stops")
+    many = stderr_filter.summarize_fatal(_GLOO_TERMINATE, process_index=2, num_processes=4)
+    assert many.startswith("khipu: error: lost a peer process of 4")
+
+
 def test_other_output_and_harmless_records_pass_through() -> None:
     record = "W1207 00:40:04.133631   11102 coordination_service.cc:185] a warning\n"
     got = _filtered(["10%|#  |\r", record, "Traceback (most recent call last):\n", "tail"])

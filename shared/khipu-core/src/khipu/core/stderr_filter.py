@@ -3,9 +3,12 @@
 When a peer process of a multi-process run dies, JAX's coordination client
 ends the surviving processes from a C++ thread (``LOG(FATAL)``): thirty lines
 of log records, gRPC details and a native stack trace, which Python cannot
-catch. :func:`khipu.core.distributed.initialize` therefore routes the
-process's standard error through this small filter process. Everything
-passes through unchanged (the progress bar included) except the runtime's own
+catch; and a peer killed in the middle of a collective can make gloo throw a
+C++ exception on one of XLA's threads (``terminate called after throwing an
+instance of 'gloo::...'``), which aborts the process just as uncatchably.
+:func:`khipu.core.distributed.initialize` therefore routes the process's
+standard error through this small filter process. Everything passes through
+unchanged (the progress bar included) except the runtime's own
 log records: a fatal record and whatever follows it become one line
 ``khipu: error: lost process 1 of 2: ...`` naming the missing peer, and the
 error records that announce it are dropped with it. Non-fatal records are
@@ -28,6 +31,8 @@ import time
 
 # An absl log record: severity, MMDD, time, thread id, file:line]
 _RECORD = re.compile(rb"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ [^ \]]+:\d+\] ")
+# std::terminate's report of an uncaught C++ exception (gloo's, when a peer dies mid-collective)
+_TERMINATE = b"terminate called after throwing an instance of"
 _HOLD_SECONDS = 0.5
 _PARTIAL_SECONDS = 0.2
 
@@ -52,6 +57,15 @@ def summarize_fatal(text: str, *, process_index: int, num_processes: int) -> str
         return (
             f"khipu: error: lost {who} of {num_processes} (no heartbeat: killed, crashed "
             f"or hung); {me} stops"
+        )
+    if "gloo::" in text:
+        what = re.search(r"what\(\):\s*(?:\[[^\]]*\]\s*)?(.*)", text)
+        detail = what.group(1).strip()[:160] if what else "an uncaught gloo exception"
+        others = [i for i in range(num_processes) if i != process_index]
+        who = f"process {others[0]}" if len(others) == 1 else "a peer process"
+        return (
+            f"khipu: error: lost {who} of {num_processes} (a collective's connection broke: "
+            f"killed or crashed; gloo: {detail}); {me} stops"
         )
     if "Socket closed" in text or "Connection refused" in text or "UNAVAILABLE" in text:
         return (
@@ -90,6 +104,10 @@ class _Filter:
                 continue
             if self.fatal is not None:
                 self.fatal += line
+                continue
+            if line.startswith(_TERMINATE):
+                self.fatal = line
+                self.held.clear()
                 continue
             if _RECORD.match(line):
                 in_record = line[:1] != b"I"
