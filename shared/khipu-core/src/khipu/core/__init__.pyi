@@ -56,7 +56,10 @@ from .plotting import (
     plot_bars as plot_bars,
     plot_image_grid as plot_image_grid,
     plot_learning_curves as plot_learning_curves,
+    plot_scaling as plot_scaling,
     save_figure as save_figure,
+    save_scaling_report as save_scaling_report,
+    scaling_report_paths as scaling_report_paths,
     show as show,
 )
 from .random import (
@@ -81,7 +84,12 @@ from .textfile import (
     read_text as read_text,
 )
 from .timing import (
+    ScalingSweep as ScalingSweep,
+    SweepCase as SweepCase,
+    SweepPoint as SweepPoint,
     interleaved_medians as interleaved_medians,
+    scaling_report as scaling_report,
+    scaling_sweep as scaling_sweep,
     time_call as time_call,
 )
 from .train import (

@@ -5,15 +5,18 @@
 from __future__ import annotations
 
 import io
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from khipu.core.rundir import atomic_write_bytes
+from khipu.core.errors import KhipuError
+from khipu.core.rundir import atomic_write_bytes, write_json
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 
 def figure_png(fig: Figure, *, dpi: int = 100) -> bytes:
@@ -182,3 +185,120 @@ def plot_bars(
     if path is not None:
         save_figure(fig, path)
     return fig
+
+
+def plot_scaling(report: Mapping[str, Any], *, path: str | Path | None = None) -> Figure:
+    """Time against each swept setting for every contender, and their ratio to the baseline.
+
+    One column per axis of the report (e.g. width, batch): on top the median seconds
+    per call of each contender (log-log), below ``contender ÷ baseline`` with each value
+    written beside its point and a dashed line at 1 (above it the baseline is faster).
+    The default setting is marked by a dotted vertical line.
+
+    Args:
+      report: from :func:`khipu.core.scaling_report` (or read back from its JSON).
+      path: save the PNG there.
+    """
+    axes_data: Sequence[Mapping[str, Any]] = report["axes"]
+    baseline: str = report["baseline"]
+    contenders: list[str] = list(report["contenders"])
+    others = [name for name in contenders if name != baseline]
+    ncols = max(1, len(axes_data))
+    fig = new_figure(4.6 * ncols, 6.4)
+    grid = fig.subplots(2, ncols, squeeze=False, sharex="col")
+    colors = {name: f"C{i}" for i, name in enumerate(contenders)}
+    for col, data in enumerate(axes_data):
+        top, bottom = grid[0][col], grid[1][col]
+        xs = np.asarray(data["values"], dtype=float)
+        for name in contenders:
+            ms = 1e3 * np.asarray(data["seconds"][name], dtype=float)
+            top.plot(xs, ms, marker="o", color=colors[name], label=name)
+        for name in others:
+            ratio = np.asarray(data["ratio_to_baseline"][name], dtype=float)
+            bottom.plot(xs, ratio, marker="o", color=colors[name], label=f"{name} ÷ {baseline}")
+            for x, r in zip(xs, ratio, strict=True):
+                bottom.annotate(
+                    f"{r:.2f}", (x, r), textcoords="offset points", xytext=(0, 6), ha="center"
+                )
+            low, high = float(np.min(ratio, initial=1.0)), float(np.max(ratio, initial=1.0))
+            bottom.set_ylim(min(0.9, 0.8 * low), max(1.1, 1.25 * high))
+        bottom.axhline(1.0, color="grey", linestyle="--", linewidth=1)
+        default = report.get("defaults", {}).get(data["name"])
+        for ax in (top, bottom):
+            if default is not None:
+                ax.axvline(float(default), color="grey", linestyle=":", linewidth=1)
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(xs, [f"{int(x):g}" if x == int(x) else f"{x:g}" for x in xs])
+            ax.minorticks_off()
+            ax.grid(alpha=0.3)
+        top.set_yscale("log")
+        top.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        top.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        top.yaxis.set_minor_formatter(NullFormatter())
+        top.set_ylabel("median ms per call")
+        top.set_title(f"time vs {data['label']}")
+        top.legend()
+        bottom.set_xlabel(data["label"])
+        bottom.set_ylabel(" / ".join(others) + f" time ÷ {baseline} time")
+        bottom.text(0.02, 0.97, f"above 1: {baseline} faster", transform=bottom.transAxes, va="top")
+        if len(others) > 1:
+            bottom.legend(loc="lower right")
+    load = report.get("load_average", {})
+    before, after = load.get("before", [float("nan")]), load.get("after", [float("nan")])
+    fig.suptitle(
+        f"{report['title']}\nmedians of {report.get('repeats', '?')} interleaved calls, "
+        f"{report.get('cpus', '?')} CPU(s), load average {before[0]:.1f} → {after[0]:.1f}"
+    )
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def scaling_report_paths(out_dir: str | Path, stem: str) -> tuple[Path, Path]:
+    """The JSON and PNG paths :func:`save_scaling_report` writes, checked before any work.
+
+    Call it before a long measurement so a bad folder fails at once.
+
+    Args:
+      out_dir: the folder (created when written if missing).
+      stem: the file name without extension (``"khipu-cnn_scaling"``), no folders.
+
+    Returns:
+      ``(out_dir / f"{stem}.json", out_dir / f"{stem}.png")``.
+
+    Raises:
+      ValueError: ``stem`` is empty or names a folder (it would write outside ``out_dir``).
+      KhipuError: ``out_dir`` (or a folder above it) is a file or is not writable, or one
+        of the two paths is a folder.
+    """
+    if not stem or stem in (".", "..") or any(sep in stem for sep in ("/", "\\", "\0")):
+        raise ValueError(f"the file stem must be a plain name, got {stem!r}")
+    out = Path(out_dir)
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise KhipuError(f"{existing} is a file, not a folder: cannot write into {out}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise KhipuError(f"cannot write into {out}: {existing} is not writable")
+    paths = (out / f"{stem}.json", out / f"{stem}.png")
+    for target in paths:
+        if target.is_dir():
+            raise KhipuError(f"{target} is a folder: it would be replaced by a file")
+    return paths
+
+
+def save_scaling_report(
+    report: Mapping[str, Any], out_dir: str | Path, stem: str
+) -> tuple[Path, Path]:
+    """Writes ``stem.json`` (the report) and ``stem.png`` (:func:`plot_scaling`) into
+    ``out_dir``, each atomically, the figure drawn before anything is written.
+
+    Returns:
+      The two paths, as :func:`scaling_report_paths` (which also lists the errors).
+    """
+    json_path, png_path = scaling_report_paths(out_dir, stem)
+    png = figure_png(plot_scaling(report), dpi=110)
+    write_json(json_path, report)
+    atomic_write_bytes(png_path, png)
+    return json_path, png_path
