@@ -1,10 +1,14 @@
-"""Runs WEFE 1.0.1's metrics on one query and prints their values and times as JSON.
+"""Serves WEFE 1.0.1's metrics on one query to ``bench_peers.py``: values, then timings.
 
-Not imported by khipu: run it with the Python of a separate environment holding WEFE
-(``pip install wefe==1.0.1``; WEFE pins numpy<=1.26.4 and scipy<1.13), as
-``bench_metrics.py --wefe-python PATH`` does::
+Not imported by khipu: ``bench_peers.py`` starts it with the Python of a separate
+environment holding WEFE (``hatch env create peers-wefe``: WEFE pins numpy<=1.26.4 and
+scipy<1.13) and talks to it over stdin/stdout, so that WEFE's rounds interleave with
+khipu's calls::
 
-    python wefe_runner.py vectors.txt query.json REPEATS
+    python wefe_runner.py vectors.txt query.json
+    -> {"values": {metric: value}, "versions": {...}}   (after a warm-up)
+    <- time
+    -> {metric: seconds}          (each metric once; one line per "time" line read)
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ warnings.filterwarnings("ignore")
 
 
 def main() -> None:
+    import numpy
+    import wefe
     from gensim.models import KeyedVectors
     from wefe.metrics import ECT, MAC, RIPA, RND, RNSB, WEAT
     from wefe.query import Query
     from wefe.word_embedding_model import WordEmbeddingModel
 
-    vectors, query_path, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    vectors, query_path = sys.argv[1], sys.argv[2]
     with open(query_path) as f:
         q = json.load(f)
     model = WordEmbeddingModel(KeyedVectors.load_word2vec_format(vectors), "bench")
@@ -39,21 +45,21 @@ def main() -> None:
         "ect": lambda: ECT().run_query(union, model),
         "ripa": lambda: RIPA().run_query(union, model),
     }
-    out = {}
+    values = {}
     for name, run in runs.items():
-        result = run()  # warm-up, and the value
-        times = []
-        for _ in range(repeats):
+        value = run().get("result")  # warm-up, and the value
+        values[name] = None if value is None else float(value)
+    versions = {"wefe": wefe.__version__, "numpy": numpy.__version__}
+    print(json.dumps({"values": values, "versions": versions}), flush=True)
+    for line in sys.stdin:
+        if line.strip() != "time":
+            break
+        times = {}
+        for name, run in runs.items():
             start = time.perf_counter()
             run()
-            times.append(time.perf_counter() - start)
-        times.sort()
-        value = result.get("result")
-        out[name] = {
-            "value": None if value is None else float(value),
-            "seconds": times[len(times) // 2],
-        }
-    print(json.dumps(out))
+            times[name] = time.perf_counter() - start
+        print(json.dumps(times), flush=True)
 
 
 if __name__ == "__main__":
