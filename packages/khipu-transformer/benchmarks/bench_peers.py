@@ -16,13 +16,19 @@ The models: pre-LN decoder, learned positions, ``--layers`` blocks of width ``--
 counts differ only by the output layer, printed with the count: GPT-2 ties its output
 matrix to the token embedding (no bias); khipu's ``DecoderLM`` has its own output
 ``Linear`` with a bias (d x V + V parameters).
+
+``--scaling OUT_DIR`` times the train step over the width (``d_model`` 32-256) at batch 32
+and over the batch (8-64 sequences) at width 64, and writes
+``OUT_DIR/khipu-transformer_scaling.png`` and ``.json`` (medians, ``peer / khipu``,
+parameter counts, load average, versions); nothing else is written.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -34,58 +40,53 @@ from khipu.transformer.train import lm_loss_fn, make_optimizer
 VOCAB = 64
 
 
+WIDTH = 64
+SCALING_WIDTHS = (32, 64, 128, 256)
+SCALING_BATCHES = (8, 16, 32, 64)
+SCALING_REPEATS = 5
+PROMPT_LEN = 16
+
+
 def count(tree: Any) -> int:
     return sum(int(np.size(p)) for p in jax.tree_util.tree_leaves(tree))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats")
-    parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--d-model", type=int, default=64)
-    parser.add_argument("--layers", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--length", type=int, default=128)
-    parser.add_argument("--new-tokens", type=int, default=256)
-    args = parser.parse_args()
-    try:
-        import torch
-        from transformers import GPT2Config, GPT2LMHeadModel
-    except ImportError:
-        print("torch / transformers not installed: use `hatch run peers:bench`; skipped.")
-        return
-    repeats = 5 if args.quick else args.repeats
-    torch.manual_seed(0)
-    torch.set_num_threads(len(os.sched_getaffinity(0)))  # `taskset -c 0`: 1 thread
-    prompt_len = 16
-    max_len = max(args.length, prompt_len + args.new_tokens)
-    d = args.d_model
+class LMPair(NamedTuple):
+    """The two sides at one size: khipu's config and live state, GPT-2, the train steps."""
 
+    config: TransformerConfig
+    holder: dict[str, kc.TrainState]
+    gpt: Any
+    steps: kc.SweepCase
+
+
+def lm_pair(d: int, layers: int, batch_size: int, length: int, max_len: int) -> LMPair:
+    """Both models of width ``d`` and one optimizer step each on ``batch_size x length``."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
     config = TransformerConfig(
         vocab_size=VOCAB,
         d_model=d,
         num_heads=4,
-        num_layers=args.layers,
+        num_layers=layers,
         max_len=max_len,
         pre_ln=True,
         positional="learned",
     )
-    rng = np.random.default_rng(0)
-    tokens_np = rng.integers(3, VOCAB, (args.batch_size, args.length + 1))
-    prompt_np = rng.integers(3, VOCAB, (1, prompt_len))
+    tokens_np = np.random.default_rng(0).integers(3, VOCAB, (batch_size, length + 1))
     params = lm_model(config).init(jax.random.key(0), jnp.asarray(tokens_np[:, :-1], jnp.int32))
     opt = make_optimizer(2e-3)
     state = kc.init_train_state(params, opt, key=0)
     step = kc.make_train_step(lm_loss_fn(config), opt)
     batch = {"tokens": jnp.asarray(tokens_np, jnp.int32)}
-    khipu_params = count(params)
-    khipu_head = count({k: v for k, v in params.items() if k.endswith("output")})
 
     hf_config = GPT2Config(
         vocab_size=VOCAB,
         n_positions=max_len,
         n_embd=d,
-        n_layer=args.layers,
+        n_layer=layers,
         n_head=4,
         n_inner=4 * d,
         activation_function="gelu_new",
@@ -98,12 +99,8 @@ def main() -> None:
     )
     gpt = GPT2LMHeadModel(hf_config)
     gpt.train()
-    gpt_params = sum(p.numel() for p in gpt.parameters())  # tied head counted once
-    gpt_ln_f = sum(p.numel() for p in gpt.transformer.ln_f.parameters())
     torch_opt = torch.optim.Adam(gpt.parameters(), lr=2e-3, betas=(0.9, 0.99))
     tokens = torch.from_numpy(tokens_np.astype(np.int64))
-    prompt = torch.from_numpy(prompt_np.astype(np.int64))
-
     holder = {"state": state}
 
     def khipu_step() -> None:
@@ -121,6 +118,90 @@ def main() -> None:
         torch_opt.step()
         loss.item()
 
+    info = {
+        "khipu_params": count(params),
+        "khipu_output_layer": count({k: v for k, v in params.items() if k.endswith("output")}),
+        "hf_params": sum(p.numel() for p in gpt.parameters()),  # tied head counted once
+    }
+    return LMPair(config, holder, gpt, kc.SweepCase({"khipu": khipu_step, "hf": torch_step}, info))
+
+
+def scaling(out_dir: str, layers: int, length: int, max_len: int, repeats: int) -> None:
+    """Times the train step over width and batch; writes the figure and the numbers."""
+    import torch
+    import transformers
+
+    def build(settings: Mapping[str, int]) -> kc.SweepCase:
+        return lm_pair(settings["width"], layers, settings["batch"], length, max_len).steps
+
+    sweep = kc.scaling_sweep(
+        {"width": WIDTH, "batch": 32},
+        {"width": SCALING_WIDTHS, "batch": SCALING_BATCHES},
+        build,
+        repeats=repeats,
+        log=lambda line: print(line, flush=True),
+    )
+    report = kc.scaling_report(
+        sweep,
+        baseline="khipu",
+        title=f"char-LM train step ({layers} pre-LN blocks, 4 heads, {length} tokens): "
+        "khipu vs HF GPT-2 of the same size",
+        axis_labels={"width": "d_model", "batch": f"batch size (x {length} tokens)"},
+        versions={
+            **kc.package_versions("transformer"),
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+        },
+        notes={
+            "torch_threads": torch.get_num_threads(),
+            "parameters": "khipu has d_model x 64 + 64 more: its untied output layer",
+        },
+    )
+    for path in kc.save_scaling_report(report, out_dir, "khipu-transformer_scaling"):
+        print(f"wrote {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--d-model", type=int, default=WIDTH)
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--length", type=int, default=128)
+    parser.add_argument("--new-tokens", type=int, default=256)
+    parser.add_argument(
+        "--scaling",
+        metavar="OUT_DIR",
+        help="train step vs width and batch; write OUT_DIR/khipu-transformer_scaling.{png,json}",
+    )
+    args = parser.parse_args()
+    if args.scaling is not None:
+        try:
+            kc.scaling_report_paths(args.scaling, "khipu-transformer_scaling")
+        except kc.KhipuError as exc:
+            parser.error(str(exc))
+    try:
+        import torch
+        import transformers  # noqa: F401
+    except ImportError:
+        print("torch / transformers not installed: use `hatch run peers:bench`; skipped.")
+        return
+    torch.set_num_threads(len(os.sched_getaffinity(0)))  # `taskset -c 0`: 1 thread
+    max_len = max(args.length, PROMPT_LEN + args.new_tokens)
+    if args.scaling is not None:
+        repeats = 3 if args.quick else SCALING_REPEATS
+        scaling(args.scaling, args.layers, args.length, max_len, repeats)
+        return
+    repeats = 5 if args.quick else args.repeats
+    d = args.d_model
+    pair = lm_pair(d, args.layers, args.batch_size, args.length, max_len)
+    config, holder, gpt = pair.config, pair.holder, pair.gpt
+    info = pair.steps.info
+    gpt_ln_f = sum(p.numel() for p in gpt.transformer.ln_f.parameters())
+    prompt_np = np.random.default_rng(1).integers(3, VOCAB, (1, PROMPT_LEN))
+    prompt = torch.from_numpy(prompt_np.astype(np.int64))
+
     def khipu_generate() -> None:
         generate(config, holder["state"].params, prompt_np, args.new_tokens)
 
@@ -133,12 +214,12 @@ def main() -> None:
                 min_new_tokens=args.new_tokens,
                 do_sample=False,
             )
-        assert out.shape[1] == prompt_len + args.new_tokens
+        assert out.shape[1] == PROMPT_LEN + args.new_tokens
 
     for _ in range(3):
-        khipu_step()
-        torch_step()
-    train = kc.interleaved_medians({"khipu": khipu_step, "hf": torch_step}, repeats)
+        for fn in pair.steps.fns.values():
+            fn()
+    train = kc.interleaved_medians(pair.steps.fns, repeats)
     gpt.eval()
     khipu_generate()
     torch_generate()
@@ -146,6 +227,11 @@ def main() -> None:
         {"khipu": khipu_generate, "hf": torch_generate}, max(3, repeats // 2)
     )
 
+    khipu_params, gpt_params, khipu_head = (
+        info["khipu_params"],
+        info["hf_params"],
+        info["khipu_output_layer"],
+    )
     print(
         f"load average: {os.getloadavg()[0]:.1f}; jax {jax.__version__}, torch {torch.__version__}"
     )
@@ -160,7 +246,7 @@ def main() -> None:
     print(f"  train step, batch {args.batch_size} x {args.length}:")
     print(f"    khipu {train['khipu'] * 1e3:8.2f} ms   HF GPT-2 {train['hf'] * 1e3:8.2f} ms")
     print(f"    peer / khipu: {train['hf'] / train['khipu']:.2f}  (median of {repeats})")
-    print(f"  greedy generation, {args.new_tokens} tokens after {prompt_len}:")
+    print(f"  greedy generation, {args.new_tokens} tokens after {PROMPT_LEN}:")
     print(f"    khipu {gen['khipu'] * 1e3:8.2f} ms   HF generate {gen['hf'] * 1e3:8.2f} ms")
     print(f"    peer / khipu: {gen['hf'] / gen['khipu']:.2f}")
 
