@@ -79,6 +79,17 @@ def test_help_parses(bench: ModuleType, capsys: pytest.CaptureFixture[str]) -> N
     assert "--wefe-python" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("value", ["0", "-3", "many"])
+def test_sizes_must_be_positive(
+    bench: ModuleType, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["--repeats", value])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "--repeats" in err[-1] and value in err[-1]
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_wefe_conventions_match_wefe_formulas(bench: ModuleType, seed: int) -> None:
     x, y, a, b = _unit_sets(seed)

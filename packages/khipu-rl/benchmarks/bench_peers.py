@@ -235,12 +235,14 @@ def gymnax_env() -> JaxEnv:
 ROLLOUT_KEYS = ("obs", "action", "log_prob", "value", "reward", "next_obs", "terminated", "done")
 
 
-def jax_ppo_iteration(env: JaxEnv, config: PPOConfig) -> Callable[[Any], Any]:
+def jax_ppo_iteration(
+    env: JaxEnv, config: PPOConfig
+) -> tuple[Callable[[jax.Array], Any], Callable[[Any], Any]]:
     """One jitted PPO iteration (``make_ppo_train``'s ``one_update``) on a JAX env.
 
     Returns:
-      ``iteration(carry) -> carry`` with ``carry = (ppo_state, env_states, obs, key)``
-      (start it with ``init(key)``, an attribute of the function).
+      ``(init, iteration)``: ``init(key) -> carry`` and the jitted
+      ``iteration(carry) -> carry``, ``carry = (ppo_state, env_states, obs, key)``.
     """
     ppo = make_ppo(config, cartpole.OBS_DIM, cartpole.NUM_ACTIONS)
     reset, env_step = env
@@ -278,8 +280,7 @@ def jax_ppo_iteration(env: JaxEnv, config: PPOConfig) -> Callable[[Any], Any]:
         states, obs = reset(env_key, n)
         return ppo.init(init_key), states, obs, loop_key
 
-    iteration.init = init  # type: ignore[attr-defined]
-    return iteration
+    return init, iteration
 
 
 def gymnasium_ppo_iteration(config: PPOConfig, seed: int = 0) -> Callable[[], Any]:
@@ -349,15 +350,23 @@ def _print_workload(
         print(line)
 
 
+def positive(text: str) -> int:
+    """An argparse type: a positive integer (else one line from argparse)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, 3 repeats")
-    parser.add_argument("--num-envs", type=int, default=1024, help="batch workload")
-    parser.add_argument("--steps", type=int, default=500, help="batch workload")
-    parser.add_argument("--single-steps", type=int, default=10_000, help="1-env workload")
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--num-envs", type=positive, default=1024, help="batch workload")
+    parser.add_argument("--steps", type=positive, default=500, help="batch workload")
+    parser.add_argument("--single-steps", type=positive, default=10_000, help="1-env workload")
+    parser.add_argument("--repeats", type=positive, default=10)
     args = parser.parse_args(argv)
     if args.quick:
         args.num_envs, args.steps, args.single_steps, args.repeats = 256, 100, 2_000, 3
@@ -433,8 +442,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     config = PPOConfig()
     ppo_sides: dict[str, Callable[[], None]] = {}
     for name, env in [("khipu", khipu_env())] + ([("gymnax", gymnax_env())] if with_gymnax else []):
-        iteration = jax_ppo_iteration(env, config)
-        holder = {"carry": iteration.init(jax.random.key(0))}  # type: ignore[attr-defined]
+        init, iteration = jax_ppo_iteration(env, config)
+        holder = {"carry": init(jax.random.key(0))}
 
         def jax_iter(iteration: Any = iteration, holder: Any = holder) -> None:
             holder["carry"] = jax.block_until_ready(iteration(holder["carry"]))

@@ -60,6 +60,17 @@ def test_help_parses(bench: ModuleType, capsys: pytest.CaptureFixture[str]) -> N
     assert "--num-envs" in out and "gymnax" in out
 
 
+@pytest.mark.parametrize("value", ["0", "-3", "many"])
+def test_sizes_must_be_positive(
+    bench: ModuleType, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["--num-envs", value])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "--num-envs" in err[-1] and value in err[-1]
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_trajectories_match_a_plain_loop(bench: ModuleType, seed: int) -> None:
     start, actions = bench.start_state(seed), _episode(seed)
