@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import haiku as hk
@@ -137,7 +137,7 @@ def scaling(out_dir: str, images: np.ndarray, labels: np.ndarray, repeats: int) 
         print(f"wrote {path}")
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--batch-size", type=int, default=128)
@@ -147,7 +147,7 @@ def main() -> None:
         metavar="OUT_DIR",
         help="time vs width and batch; write OUT_DIR/khipu-cnn_scaling.{png,json}",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.scaling is not None:
         try:
             kc.scaling_report_paths(args.scaling, "khipu-cnn_scaling")

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -161,7 +161,7 @@ def scaling(out_dir: str, layers: int, length: int, max_len: int, repeats: int) 
         print(f"wrote {path}")
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--repeats", type=int, default=20)
@@ -175,7 +175,7 @@ def main() -> None:
         metavar="OUT_DIR",
         help="train step vs width and batch; write OUT_DIR/khipu-transformer_scaling.{png,json}",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.scaling is not None:
         try:
             kc.scaling_report_paths(args.scaling, "khipu-transformer_scaling")
