@@ -86,3 +86,34 @@ def test_config_round_trips_through_a_dict() -> None:
     assert models.DenoiserConfig.from_dict(config.to_dict()) == config
     with pytest.raises(KhipuError, match="not a denoiser"):
         models.DenoiserConfig.from_dict({"kind": "unet"})
+
+
+@pytest.mark.parametrize(
+    ("shape", "groups", "mean", "name"),
+    [
+        ((4, 7, 7, 32), 8, 0.0, "norm_1"),
+        ((2, 14, 14, 16), 8, 3.0, None),
+        ((3, 5, 6, 12), 3, -1.5, "g"),
+    ],
+)
+def test_group_norm_is_haikus_with_the_same_parameters(shape, groups, mean, name) -> None:  # type: ignore[no-untyped-def]
+    import haiku as hk
+
+    ours = hk.without_apply_rng(hk.transform(lambda x: models.GroupNorm(groups, name=name)(x)))
+    ref = hk.without_apply_rng(hk.transform(lambda x: hk.GroupNorm(groups, name=name)(x)))
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(mean + rng.normal(size=shape) * rng.uniform(0.5, 2.0, shape[-1]), jnp.float32)
+    params = ref.init(jax.random.key(0), x)
+    mine = ours.init(jax.random.key(0), x)
+    assert jax.tree.map(jnp.shape, mine) == jax.tree.map(jnp.shape, params)  # same names
+    np.testing.assert_array_equal(jax.tree.leaves(mine), jax.tree.leaves(params))  # same init
+    params = jax.tree.map(lambda p: p + jnp.asarray(rng.normal(size=p.shape), p.dtype), params)
+    np.testing.assert_allclose(ours.apply(params, x), ref.apply(params, x), atol=2e-5)
+    weights = jnp.asarray(rng.normal(size=shape), jnp.float32)
+
+    def loss(f):  # type: ignore[no-untyped-def]
+        return jax.grad(lambda p, x: jnp.sum(jnp.tanh(f.apply(p, x)) * weights), (0, 1))
+
+    got, want = loss(ours)(params, x), loss(ref)(params, x)
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+        np.testing.assert_allclose(a, b, atol=2e-4, rtol=1e-4)

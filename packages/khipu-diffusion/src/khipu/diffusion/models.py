@@ -132,6 +132,42 @@ def _conditioning(
     return emb
 
 
+class GroupNorm(hk.Module):
+    """Group normalisation of ``[B, H, W, C]`` features, the parameters of ``hk.GroupNorm``
+    (``scale`` and ``offset`` ``[C]``, ε = 1e-5) computed faster.
+
+    Each group's mean and variance come from per-channel sums of ``x`` and ``x²`` over the
+    positions (a reduction over one axis, then over the few channels of a group).
+    Haiku's reduction over positions and channels at once, mean and variance in two
+    passes, made the 28×28 U-Net's train step 1.34× and DDIM 1.39× slower on one CPU
+    core; a centred two-pass variance would cost 1.09×. The variance is ``E[x²] − E[x]²``,
+    exact to float32 rounding for features whose mean is not many standard deviations
+    away from zero (as in a normalised network; the tests compare with haiku at mean 3).
+    """
+
+    def __init__(self, groups: int, eps: float = 1e-5, name: str | None = None) -> None:
+        super().__init__(name=name)
+        self.groups = groups
+        self.eps = eps
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        """``[B, H, W, C]`` → ``[B, H, W, C]``, each group of ``C / groups`` channels
+        normalised over positions and channels, then scaled and shifted per channel."""
+        b, h, w, c = x.shape
+        per_group = c // self.groups
+        scale = hk.get_parameter("scale", (c,), x.dtype, jnp.ones)
+        offset = hk.get_parameter("offset", (c,), x.dtype, jnp.zeros)
+        flat = x.reshape(b, h * w, c)
+        count = h * w * per_group
+        sums = jnp.sum(flat, axis=1).reshape(b, self.groups, per_group).sum(-1)  # [B, G]
+        squares = jnp.sum(jnp.square(flat), axis=1).reshape(b, self.groups, per_group).sum(-1)
+        mean = sums / count
+        var = jnp.maximum(squares / count - jnp.square(mean), 0.0)
+        gain = jnp.repeat(jax.lax.rsqrt(var + self.eps), per_group, axis=1) * scale[None, :]
+        shift = offset[None, :] - jnp.repeat(mean, per_group, axis=1) * gain  # [B, C]
+        return x * gain[:, None, None, :] + shift[:, None, None, :]
+
+
 class ResnetBlock(hk.Module):
     """GroupNorm → SiLU → Conv3×3, + time embedding, GroupNorm → SiLU → Conv3×3, + skip."""
 
@@ -142,10 +178,10 @@ class ResnetBlock(hk.Module):
 
     def __call__(self, x: jax.Array, emb: jax.Array) -> jax.Array:
         """``x`` ``[B, H, W, C_in]``, ``emb`` ``[B, E]`` → ``[B, H, W, channels]``."""
-        h = jax.nn.silu(hk.GroupNorm(self.groups, name="norm_1")(x))
+        h = jax.nn.silu(GroupNorm(self.groups, name="norm_1")(x))
         h = hk.Conv2D(self.channels, 3, name="conv_1")(h)
         h = h + hk.Linear(self.channels, name="time")(jax.nn.silu(emb))[:, None, None, :]
-        h = jax.nn.silu(hk.GroupNorm(self.groups, name="norm_2")(h))
+        h = jax.nn.silu(GroupNorm(self.groups, name="norm_2")(h))
         h = hk.Conv2D(self.channels, 3, name="conv_2", w_init=jnp.zeros)(h)
         if x.shape[-1] != self.channels:
             x = hk.Conv2D(self.channels, 1, name="skip")(x)
@@ -163,7 +199,7 @@ class SelfAttention(hk.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         """``[B, H, W, C]`` → ``[B, H, W, C]``."""
         b, h, w, c = x.shape
-        seq = hk.GroupNorm(self.groups)(x).reshape(b, h * w, c)
+        seq = GroupNorm(self.groups)(x).reshape(b, h * w, c)
         heads = self.heads if c % self.heads == 0 else 1
         attn = hk.MultiHeadAttention(
             num_heads=heads,
@@ -308,7 +344,7 @@ class UNet(hk.Module):
             for lv in range(1, len(widths))
         ]
         h = self.up_path(h, skips, emb, up_blocks, upsample)
-        h = jax.nn.silu(hk.GroupNorm(cfg.groups, name="out_norm")(h))
+        h = jax.nn.silu(GroupNorm(cfg.groups, name="out_norm")(h))
         out = hk.Conv2D(x.shape[-1], 1, name="out_conv", w_init=jnp.zeros)(h)
         if p > 1:  # depth-to-space back to [B, H, W, C]
             out = out.reshape(b, img_h // p, img_w // p, p, p, channels)
