@@ -117,3 +117,37 @@ def test_group_norm_is_haikus_with_the_same_parameters(shape, groups, mean, name
     got, want = loss(ours)(params, x), loss(ref)(params, x)
     for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
         np.testing.assert_allclose(a, b, atol=2e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize(("batch", "length", "width", "heads"), [(3, 49, 32, 4), (2, 5, 12, 1)])
+def test_multi_head_attention_is_haikus_with_the_same_parameters(
+    batch, length, width, heads
+) -> None:  # type: ignore[no-untyped-def]
+    import haiku as hk
+
+    w_init = hk.initializers.VarianceScaling(1.0)
+    size = width // heads
+    ours = hk.without_apply_rng(
+        hk.transform(lambda s: models.MultiHeadAttention(heads, size, w_init)(s))
+    )
+    ref = hk.without_apply_rng(
+        hk.transform(lambda s: hk.MultiHeadAttention(heads, size, w_init=w_init)(s, s, s))
+    )
+    rng = np.random.default_rng(0)
+    seq = jnp.asarray(rng.normal(size=(batch, length, width)), jnp.float32)
+    params = ref.init(jax.random.key(0), seq)
+    mine = ours.init(jax.random.key(0), seq)
+    assert jax.tree.map(jnp.shape, mine) == jax.tree.map(jnp.shape, params)  # same names
+    # large logits: the softmax must subtract its maximum
+    params = jax.tree.map(lambda p: 3 * p + jnp.asarray(rng.normal(size=p.shape), p.dtype), params)
+    got, want = ours.apply(params, seq), ref.apply(params, seq)
+    np.testing.assert_allclose(got, want, atol=1e-5 * float(jnp.max(jnp.abs(want))))
+    weights = jnp.asarray(rng.normal(size=seq.shape), jnp.float32)
+
+    def grads(f):  # type: ignore[no-untyped-def]
+        return jax.grad(lambda p, s: jnp.sum(f.apply(p, s) * weights), (0, 1))(params, seq)
+
+    want = jax.tree.leaves(grads(ref))
+    scale = max(float(jnp.max(jnp.abs(b))) for b in want)  # the key bias's gradient is 0
+    for a, b in zip(jax.tree.leaves(grads(ours)), want, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5 * scale)  # float32 rounding
