@@ -13,6 +13,17 @@ def _read(path: Path) -> dict:  # type: ignore[type-arg]
     return json.loads(path.read_text())  # type: ignore[no-any-return]
 
 
+def _nulls(value: object, where: str = "config") -> list[str]:
+    """Where ``value`` (a parsed JSON document) holds ``null``."""
+    if value is None:
+        return [where]
+    if isinstance(value, dict):
+        return [n for k, v in value.items() for n in _nulls(v, f"{where}.{k}")]
+    if isinstance(value, list):
+        return [n for i, v in enumerate(value) for n in _nulls(v, f"{where}[{i}]")]
+    return []
+
+
 def test_train_rps_then_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "rps"
     code = main(
@@ -40,7 +51,9 @@ def test_train_rps_then_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture[s
         assert key in metrics
     assert metrics["eval_min_return"] <= metrics["eval_mean_return"] <= metrics["eval_max_return"]
     assert metrics["env_steps"] > 0
-    assert _read(out / "config.json")["settings"]["episodes_per_candidate"] == 2
+    config = _read(out / "config.json")
+    assert config["settings"]["episodes_per_candidate"] == 2
+    assert _nulls(config) == [] and config["episodes"] == 6 and "steps" not in config
     with Image.open(out / "learning_curve.png") as png:
         assert png.format == "PNG"
     with Image.open(out / "episode.gif") as gif:
@@ -160,8 +173,8 @@ def test_train_rps_then_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture[s
             "rps",
             "--env",
             "Acrobot-v1",
-            "--episodes",
-            "2",
+            "--set",
+            "num_episodes=2",  # the budget through --set: config.json still records it
             "--set",
             "episodes_per_candidate=1",
             "--set",
@@ -192,6 +205,16 @@ def test_train_smoke(tmp_path: Path, argv: list[str]) -> None:
     )
     metrics = _read(out / "metrics.json")
     assert metrics["eval_episodes"] == 2 and metrics["train_seconds"] > 0
+    config = _read(out / "config.json")
+    assert _nulls(config) == []  # every value resolved (issue 17)
+    budget = "steps" if config["algo"] in ("dqn", "ppo") else "episodes"
+    other = "episodes" if budget == "steps" else "steps"
+    given = (
+        argv[argv.index(f"--{budget}") + 1]
+        if f"--{budget}" in argv
+        else next(a.split("=")[1] for a in argv if a.startswith(("num_episodes=", "total_steps=")))
+    )
+    assert config[budget] == int(given) and other not in config
     assert (out / "policy.npz").is_file() and (out / "learning_curve.png").is_file()
     assert not (out / "episode.gif").exists()
     assert main(["rl", "evaluate", "--checkpoint", str(out), "--episodes", "1"]) == 0

@@ -57,7 +57,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if args.env != JAX_ENV_ID:
             raise KhipuError(f"the JAX environment is {JAX_ENV_ID}; got --env {args.env}")
     make_env(args.env).close()  # a bad --env fails before the run folder is made
-    out = start_run(args, settings=config._asdict())
+    # config.json records the training budget that applies, resolved (never null); the
+    # option that does not apply to this agent is left out
+    budget, unused = ("steps", "episodes") if args.algo in ("dqn", "ppo") else ("episodes", "steps")
+    recorded = argparse.Namespace(**{k: v for k, v in vars(args).items() if k != unused})
+    value = config.total_steps if budget == "steps" else config.num_episodes
+    out = start_run(recorded, settings=config._asdict(), **{budget: value})
 
     from khipu.core import write_json, write_metrics
     from khipu.rl.envs import evaluate_policy, record_episode_gif
@@ -178,6 +183,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--set",
         action="append",
+        default=[],
         metavar="NAME=VALUE",
         help="override a setting of the algorithm's config (repeatable), "
         "e.g. --set gamma=0.95 --set double=false",
