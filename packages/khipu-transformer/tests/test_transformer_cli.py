@@ -34,6 +34,10 @@ def test_invert_train_writes_metrics_figures_model_and_resumes(tmp_path, capsys)
         assert (out / f"{name}.png").stat().st_size > 1000
     model = load_model(out)
     assert model.task == "invert" and model.config.max_len == 9
+    config = json.loads((out / "config.json").read_text())
+    assert None not in config.values() and None not in config["versions"].values()
+    assert config["max_len"] == 9 and config["source"] == "grammar"  # resolved, not null
+    assert "text" not in config and "patch_size" not in config  # do not apply here
 
     code, stdout, _ = run(capsys, "generate", "--checkpoint", str(out), "--prompt", "the cat")
     assert code == 0 and len(stdout.strip("\n")) <= 9

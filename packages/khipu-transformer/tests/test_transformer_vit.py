@@ -72,3 +72,6 @@ def test_cli_vit_writes_test_accuracy(tmp_path, capsys) -> None:
     assert 0.0 <= metrics["test_accuracy"] <= 1.0 and math.isfinite(metrics["test_loss"])
     assert (out / "model.npz").is_file() and (out / "learning_curves.png").is_file()
     assert "test accuracy" in capsys.readouterr().out
+    config = json.loads((out / "config.json").read_text())
+    assert None not in config.values() and None not in config["versions"].values()
+    assert config["patch_size"] == 2 and "length" not in config and "text" not in config

@@ -162,8 +162,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise KhipuError(
             f"batch size {args.batch_size} is larger than the training set ({args.num_train})"
         )
+    # config.json: every value resolved, none null; options that do not apply are left out
+    unused = ["patch_size", "text" if args.text is None else "source"]
+    if args.data_dir is None:  # the grammar, a text file, or tensorflow-datasets' own folder
+        unused.append("data_dir")
     out = start_run(
-        args, resume_may_differ=("epochs", "no_progress"), vocab_size=data.config.vocab_size
+        _recorded(args, unused),
+        resume_may_differ=("epochs", "no_progress"),
+        vocab_size=data.config.vocab_size,
+        max_len=data.config.max_len,
     )
     metrics = run_training(
         out,
@@ -189,6 +196,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
     print(f"wrote {out}")
     return 0
+
+
+def _recorded(args: argparse.Namespace, unused: list[str]) -> argparse.Namespace:
+    """``args`` without the options that do not apply to this run (for config.json)."""
+    return argparse.Namespace(**{k: v for k, v in vars(args).items() if k not in unused})
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -239,7 +251,9 @@ def _train_vit(args: argparse.Namespace) -> int:
             f"batch size {args.batch_size} is larger than the training set "
             f"({len(splits.train['image'])})"
         )
-    out = start_run(args, resume_may_differ=("epochs", "no_progress"))
+    text_only = ("text", "source", "data_dir", "download", "length", "num_train", "max_len")
+    unused = [*text_only, "positional", "pre_ln"]  # the ViT has its own (learned, pre-LN)
+    out = start_run(_recorded(args, unused), resume_may_differ=("epochs", "no_progress"))
     result = train_vit(
         config,
         splits.train,
