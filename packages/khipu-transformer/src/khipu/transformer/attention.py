@@ -90,12 +90,8 @@ def masked_softmax(scores: jax.Array, mask: jax.Array | None) -> jax.Array:
     """
     if mask is None:
         return jax.nn.softmax(scores, axis=-1)
-    masked = jnp.where(mask, scores, -jnp.inf)
-    top = jnp.max(masked, axis=-1, keepdims=True)
-    top = jax.lax.stop_gradient(jnp.where(jnp.isfinite(top), top, 0.0))
-    exp = jnp.where(mask, jnp.exp(jnp.where(mask, scores, top) - top), 0.0)
-    total = jnp.sum(exp, axis=-1, keepdims=True)
-    return exp / jnp.where(total > 0, total, 1.0)
+    exp, total = _unnormalised_softmax(scores, mask)
+    return exp / total
 
 
 def scaled_dot_product_attention(
@@ -129,7 +125,26 @@ def scaled_dot_product_attention(
     t_q, t_k = query.shape[-2], key.shape[-2]
     if mask is not None:
         check_mask(mask, t_q, t_k, tuple(query.shape[:-2]))
-    scores = jnp.einsum("...qd,...kd->...qk", query, key) / math.sqrt(query.shape[-1])
-    weights = masked_softmax(scores, mask)
-    outputs = jnp.einsum("...qk,...kd->...qd", weights, value)
-    return outputs, weights
+    # Softmax(s) V computed as (exp(s - max) V) / sum exp(s - max): the scale is applied to
+    # the queries [..., T_q, d] and the normalisation to the outputs [..., T_q, d_v], not to
+    # the [..., T_q, T_k] scores, which saves two passes over the largest array (forward and
+    # backward). ``weights`` is only computed when something reads it (jit drops it from a
+    # training step): char-LM train step 1.10x, same run (README, "Performance").
+    scores = jnp.einsum("...qd,...kd->...qk", query / math.sqrt(query.shape[-1]), key)
+    exp, total = _unnormalised_softmax(scores, mask)
+    outputs = jnp.einsum("...qk,...kd->...qd", exp, value) / total
+    return outputs, exp / total
+
+
+def _unnormalised_softmax(scores: jax.Array, mask: jax.Array | None) -> tuple[jax.Array, jax.Array]:
+    """``(exp(scores - max), its row sums)``, zero where ``mask`` is ``False``; a row with
+    no allowed entry has sum 1 (so that it normalises to zeros, not NaN)."""
+    if mask is None:
+        top = jax.lax.stop_gradient(jnp.max(scores, axis=-1, keepdims=True))
+        exp = jnp.exp(scores - top)
+    else:
+        top = jnp.max(jnp.where(mask, scores, -jnp.inf), axis=-1, keepdims=True)
+        top = jax.lax.stop_gradient(jnp.where(jnp.isfinite(top), top, 0.0))
+        exp = jnp.where(mask, jnp.exp(jnp.where(mask, scores, top) - top), 0.0)
+    total = jnp.sum(exp, axis=-1, keepdims=True)
+    return exp, jnp.where(total > 0, total, 1.0)
