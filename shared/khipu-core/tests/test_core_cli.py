@@ -123,6 +123,29 @@ def test_start_run_writes_config_with_every_argument(tmp_path) -> None:  # type:
         cli.start_run(again)
 
 
+def test_config_json_holds_no_null(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 17: an unset option is resolved through ``extra`` or left out, never null."""
+    from khipu.core.rundir import finish_run
+
+    parser = cli.ArgumentParser(prog="khipu demo go")
+    cli.add_run_arguments(parser)
+    parser.add_argument("--epochs", type=cli.positive_int, default=2)
+    parser.add_argument("--learning-rate", type=float, default=None)  # resolved below
+    parser.add_argument("--data-dir", default=None)  # does not apply to the built-in data
+    args = parser.parse_args(["--out", str(tmp_path / "run")])
+    out = cli.start_run(args, learning_rate=0.01, unknown=None)
+    finish_run(ok=True)
+    config = json.loads((out / "config.json").read_text())
+    assert config["learning_rate"] == 0.01 and config["epochs"] == 2
+    assert "data_dir" not in config and "unknown" not in config
+    assert None not in config.values()
+    # a run saved before, with the unset option as null, still resumes
+    (out / "config.json").write_text(json.dumps({**config, "data_dir": None}))
+    again = parser.parse_args(["--out", str(out), "--resume"])
+    assert cli.start_run(again, learning_rate=0.01) == out
+    finish_run(ok=True)
+
+
 def test_commands_that_cannot_resume_do_not_offer_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
     parser = cli.ArgumentParser(prog="khipu demo analyse")
     cli.add_run_arguments(parser, resume=False)

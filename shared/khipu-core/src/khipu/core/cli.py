@@ -221,9 +221,15 @@ def start_run(
     ``--overwrite`` the returned folder is a staging folder that replaces the
     previous run only when the command succeeds; with ``--resume`` the saved
     settings must equal these, except ``resume_may_differ`` (e.g. ``("epochs",)``).
+    ``config.json`` holds no ``null``: an option left unset (``None``) that the
+    command did not resolve through ``extra`` does not apply to this run (a data
+    folder for the built-in data) and is left out (a run saved with it as ``null``
+    still resumes).
     """
     resume = bool(getattr(args, "resume", False))
-    config = {k: v for k, v in vars(args).items() if k not in ("func", *DISTRIBUTED_OPTIONS)}
+    skip = ("func", *DISTRIBUTED_OPTIONS)
+    config = {k: v for k, v in vars(args).items() if k not in skip and v is not None}
+    extra = {k: v for k, v in extra.items() if v is not None}
     return open_run(
         args.out,
         overwrite=bool(getattr(args, "overwrite", False)),
