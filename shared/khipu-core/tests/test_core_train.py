@@ -337,3 +337,45 @@ def test_make_train_step_donate_matches_plain_step_and_frees_the_old_state(fresh
     # the state handed in was donated: its buffers now belong to the new state
     assert given.params["w"].is_deleted()
     assert not fresh.params["w"].is_deleted()  # the plain step never donates
+
+
+def _counting_loss(params, model_state, key, batch):  # type: ignore[no-untyped-def]
+    """A mean-over-rows loss that also counts its calls in ``model_state``."""
+    loss, (_, metrics) = linear_loss(params, None, key, batch)
+    return loss, (model_state + 1, {**metrics, "first_x": batch["x"][0, 0]})
+
+
+def test_micro_batches_give_the_whole_batch_update(fresh_state) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(1)
+    batch = {
+        "x": jnp.asarray(rng.normal(size=(12, 3)), jnp.float32),
+        "y": jnp.asarray(rng.normal(size=12), jnp.float32),
+    }
+    opt = optax.sgd(0.1)
+    start = kc.init_train_state(fresh_state.params, opt, key=0, model_state=jnp.int32(0))
+    whole, m1 = kc.make_train_step(_counting_loss, opt)(start, batch)
+    for k in (2, 3, 4):
+        split, mk = kc.make_train_step(_counting_loss, opt, micro_batches=k)(start, batch)
+        for a, b in zip(jax.tree.leaves(split.params), jax.tree.leaves(whole.params), strict=True):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(float(mk["loss"]), float(m1["loss"]), rtol=1e-5)
+        assert int(split.model_state) == k  # the model state passed through each micro-batch
+        # micro-batch j holds rows j, j + k, ...: the mean of their first rows' x
+        np.testing.assert_allclose(float(mk["first_x"]), float(batch["x"][:k, 0].mean()), rtol=1e-5)
+
+
+def test_micro_batches_must_divide_the_batch(fresh_state) -> None:  # type: ignore[no-untyped-def]
+    batch = {"x": jnp.ones((10, 3)), "y": jnp.ones(10)}
+    step = kc.make_train_step(linear_loss, optax.sgd(0.1), micro_batches=4)
+    with pytest.raises(kc.KhipuError, match="batch size 10 is not a multiple of micro_batches 4"):
+        step(kc.init_train_state(fresh_state.params, optax.sgd(0.1), key=0), batch)
+    with pytest.raises(kc.KhipuError, match="at least 1"):
+        kc.make_train_step(linear_loss, optax.sgd(0.1), micro_batches=0)
+
+
+def test_cache_micro_batches_picks_a_divisor_on_the_cpu() -> None:
+    assert jax.default_backend() == "cpu"
+    assert kc.cache_micro_batches(32, 4) == 8
+    assert kc.cache_micro_batches(30, 4) == 6  # 7 does not divide 30
+    assert kc.cache_micro_batches(3, 4) == 1
+    assert kc.cache_micro_batches(64, 0) == 1

@@ -95,6 +95,7 @@ from .timing import (
 from .train import (
     FitResult as FitResult,
     TrainState as TrainState,
+    cache_micro_batches as cache_micro_batches,
     evaluate as evaluate,
     fit as fit,
     history_columns as history_columns,
