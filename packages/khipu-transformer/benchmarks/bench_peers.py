@@ -7,7 +7,8 @@ Two workloads, each timed with interleaved repeats after warm-up calls (compilat
 excluded), medians and ``peer / khipu`` printed with the load average:
 
 1. a train step on a batch of 32 x 128 tokens (next-token cross-entropy, Adam b2 = 0.99
-   with global-norm clipping at 1, lr 2e-3: khipu's ``make_optimizer`` and its torch twin);
+   with global-norm clipping at 1, lr 2e-3: khipu's ``make_optimizer`` and its torch twin;
+   khipu's step as ``train_model`` builds it, in micro-batches of 2 sequences on a CPU);
 2. greedy generation of 256 tokens after a 16-token prompt (khipu's jitted ``scan`` over
    the KV cache against ``GPT2LMHeadModel.generate``, which also uses its KV cache).
 
@@ -35,7 +36,7 @@ import jax.numpy as jnp
 import khipu.core as kc
 import numpy as np
 from khipu.transformer import TransformerConfig, generate, lm_model
-from khipu.transformer.train import lm_loss_fn, make_optimizer
+from khipu.transformer.train import lm_loss_fn, lm_micro_batches, make_optimizer
 
 VOCAB = 64
 
@@ -79,7 +80,8 @@ def lm_pair(d: int, layers: int, batch_size: int, length: int, max_len: int) -> 
     params = lm_model(config).init(jax.random.key(0), jnp.asarray(tokens_np[:, :-1], jnp.int32))
     opt = make_optimizer(2e-3)
     state = kc.init_train_state(params, opt, key=0)
-    step = kc.make_train_step(lm_loss_fn(config), opt)
+    # as khipu's LM trains: in cache-sized micro-batches on a CPU (lm_micro_batches)
+    step = kc.make_train_step(lm_loss_fn(config), opt, micro_batches=lm_micro_batches(batch_size))
     batch = {"tokens": jnp.asarray(tokens_np, jnp.int32)}
 
     hf_config = GPT2Config(

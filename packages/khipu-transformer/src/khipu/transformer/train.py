@@ -19,7 +19,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from khipu.core import KhipuError, fit, init_train_state, make_eval_step, make_train_step
+from khipu.core import (
+    KhipuError,
+    cache_micro_batches,
+    fit,
+    init_train_state,
+    make_eval_step,
+    make_train_step,
+)
 from khipu.transformer.models import (
     Blocks,
     DecoderLM,
@@ -172,6 +179,22 @@ def lm_loss_fn(config: TransformerConfig) -> Callable[..., Any]:
     return loss_fn
 
 
+LM_MICRO_ROWS = 2
+"""Sequences per device in one micro-batch of the LM's train step on a CPU (measured)."""
+
+
+def lm_micro_batches(batch_size: int) -> int:
+    """Micro-batches for the LM's train step (see ``khipu.core.make_train_step``).
+
+    On a CPU, a micro-batch of :data:`LM_MICRO_ROWS` sequences per device keeps the
+    ``[rows, heads, T, T]`` attention arrays and the feed-forward activations in the
+    L2 cache: the step on 32 x 128 tokens (d_model 64) took 132 ms whole, 79 ms in 8
+    micro-batches and 69 ms in 16 (same run, one core). The LM's windows are all full
+    length, so the update is the whole batch's. 1 on an accelerator.
+    """
+    return cache_micro_batches(batch_size, LM_MICRO_ROWS * jax.device_count())
+
+
 def _eval_fn(loss_fn: Callable[..., Any]) -> Callable[..., dict[str, jax.Array]]:
     def eval_fn(params: hk.Params, model_state: Any, batch: Batch) -> dict[str, jax.Array]:
         loss, (_, metrics) = loss_fn(params, model_state, jax.random.key(0), batch)
@@ -247,9 +270,10 @@ def train_model(
     optimizer = make_optimizer(learning_rate, warmup_steps=warmup_steps, total_steps=total)
     state = init_train_state(params, optimizer, key=seed)
     start = time.perf_counter()
+    micro = lm_micro_batches(batch_size) if task == "lm" else 1
     result = fit(
         state,
-        make_train_step(loss_fn, optimizer),
+        make_train_step(loss_fn, optimizer, micro_batches=micro),
         train,
         batch_size=batch_size,
         epochs=epochs,
