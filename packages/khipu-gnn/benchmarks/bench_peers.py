@@ -89,7 +89,7 @@ def main() -> None:
     with torch.no_grad():
         for conv, (w, bias) in zip((net.conv1, net.conv2), layers, strict=True):
             conv.lin.weight.copy_(torch.from_numpy(np.asarray(w).T.copy()))
-            conv.bias.copy_(torch.from_numpy(np.asarray(bias)))
+            conv.bias.copy_(torch.from_numpy(np.array(bias)))  # a writable copy
     torch_params = sum(p.numel() for p in net.parameters())
     edge_index = torch.from_numpy(np.stack([senders_np, receivers_np]).astype(np.int64))
     x, y = torch.from_numpy(x_np), torch.from_numpy(y_np.astype(np.int64))
