@@ -205,3 +205,21 @@ def test_first_layer_is_found_by_name_after_pytree_operations():
     assert first_layer_filters(params).shape == (32, 3, 3, 1)
     logits, _ = model.apply(params, state, None, jnp.zeros((2, 8, 8, 1)), False)
     assert logits.shape == (2, 10)
+
+
+@pytest.mark.parametrize("shape", [(3, 8, 8, 4), (2, 4, 6, 1), (2, 7, 7, 3)])
+def test_pool_by_reshape_matches_haikus_max_pool_and_its_gradient(shape) -> None:  # type: ignore[no-untyped-def]
+    """The 2x2 pool is a max over a reshape where H and W are even (no select-and-scatter)."""
+    import haiku as hk
+    from khipu.cnn.models import _pool
+
+    def reference(x: jax.Array) -> jax.Array:
+        return hk.max_pool(x, window_shape=(1, 2, 2, 1), strides=(1, 2, 2, 1), padding="SAME")
+
+    x = jax.random.normal(jax.random.key(0), shape)  # no ties
+    weights = jax.random.normal(jax.random.key(1), reference(x).shape)
+    np.testing.assert_array_equal(np.asarray(_pool(x)), np.asarray(reference(x)))
+    grad = jax.grad(lambda v: jnp.sum(_pool(v) * weights))(x)
+    want = jax.grad(lambda v: jnp.sum(reference(v) * weights))(x)
+    np.testing.assert_allclose(np.asarray(grad), np.asarray(want), rtol=1e-6)
+    assert int(jnp.sum(grad != 0)) == weights.size  # one winner per window

@@ -233,7 +233,18 @@ def filter_images(kernel: Any) -> np.ndarray:
 
 
 def _pool(x: Array, window: int = 2) -> Array:
-    """Max pooling that halves height and width (SAME padding keeps odd sizes)."""
+    """Max pooling that halves height and width (SAME padding keeps odd sizes).
+
+    A 2x2 window over an even ``[N, H, W, C]`` is a max over a reshape
+    ``[N, H/2, 2, W/2, 2, C]``: the same values, and a gradient that is an element-wise
+    mask instead of XLA's select-and-scatter, the slowest op of the LeNet step on a
+    CPU (train step 1.62x faster, same run; the package README's "Performance").
+    Where a window holds equal maxima the gradient is split among them rather than
+    given to the first; after a ReLU such ties are zeros, whose gradient is zero.
+    """
+    n, h, w, c = x.shape
+    if window == 2 and h % 2 == 0 and w % 2 == 0:
+        return jnp.max(x.reshape(n, h // 2, 2, w // 2, 2, c), axis=(2, 4))
     return hk.max_pool(x, window_shape=(1, window, window, 1), strides=(1, 2, 2, 1), padding="SAME")
 
 
