@@ -42,6 +42,7 @@ import jax
 import jax.numpy as jnp
 import khipu.bias as kb
 from khipu.bias import metrics as m
+from khipu.core.cli import positive_int
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_metrics import METRICS, QUERY, all_metrics, khipu_run, query_words
@@ -161,20 +162,12 @@ def _timed(fn: Callable[..., object], *args: Any) -> float:
     return time.perf_counter() - start
 
 
-def positive(text: str) -> int:
-    """An argparse type: a positive integer (else one line from argparse)."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--wefe-python", help=f"python with wefe==1.0.1 (else ${ENV_VAR}, hatch)")
-    parser.add_argument("--repeats", type=positive, default=20)
+    parser.add_argument("--repeats", type=positive_int, default=20)
     parser.add_argument("--quick", action="store_true", help="5 repeats")
     args = parser.parse_args(argv)
     repeats = 5 if args.quick else args.repeats

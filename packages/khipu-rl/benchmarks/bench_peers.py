@@ -41,6 +41,7 @@ import jax
 import jax.numpy as jnp
 import khipu.core as kc
 import numpy as np
+from khipu.core.cli import positive_int
 from khipu.rl import cartpole
 from khipu.rl.ppo import PPOConfig, make_ppo, make_vector_env, step_vector_env
 
@@ -350,23 +351,15 @@ def _print_workload(
         print(line)
 
 
-def positive(text: str) -> int:
-    """An argparse type: a positive integer (else one line from argparse)."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, 3 repeats")
-    parser.add_argument("--num-envs", type=positive, default=1024, help="batch workload")
-    parser.add_argument("--steps", type=positive, default=500, help="batch workload")
-    parser.add_argument("--single-steps", type=positive, default=10_000, help="1-env workload")
-    parser.add_argument("--repeats", type=positive, default=10)
+    parser.add_argument("--num-envs", type=positive_int, default=1024, help="batch workload")
+    parser.add_argument("--steps", type=positive_int, default=500, help="batch workload")
+    parser.add_argument("--single-steps", type=positive_int, default=10_000, help="1-env workload")
+    parser.add_argument("--repeats", type=positive_int, default=10)
     args = parser.parse_args(argv)
     if args.quick:
         args.num_envs, args.steps, args.single_steps, args.repeats = 256, 100, 2_000, 3
