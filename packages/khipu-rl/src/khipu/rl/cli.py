@@ -57,12 +57,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if args.env != JAX_ENV_ID:
             raise KhipuError(f"the JAX environment is {JAX_ENV_ID}; got --env {args.env}")
     make_env(args.env).close()  # a bad --env fails before the run folder is made
-    # config.json records the training budget that applies, resolved (never null); the
-    # option that does not apply to this agent is left out
-    budget, unused = ("steps", "episodes") if args.algo in ("dqn", "ppo") else ("episodes", "steps")
-    recorded = argparse.Namespace(**{k: v for k, v in vars(args).items() if k != unused})
-    value = config.total_steps if budget == "steps" else config.num_episodes
-    out = start_run(recorded, settings=config._asdict(), **{budget: value})
+    # config.json records the training budget that applies, resolved; the other option
+    # is unset (None) and start_run leaves it out
+    budget = (
+        {"steps": config.total_steps}
+        if args.algo in ("dqn", "ppo")
+        else {"episodes": config.num_episodes}
+    )
+    out = start_run(args, settings=config._asdict(), **budget)
 
     from khipu.core import write_json, write_metrics
     from khipu.rl.envs import evaluate_policy, record_episode_gif
