@@ -162,10 +162,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise KhipuError(
             f"batch size {args.batch_size} is larger than the training set ({args.num_train})"
         )
-    # config.json: every value resolved, none null; options that do not apply are left out
-    unused = ["patch_size", "text" if args.text is None else "source"]
-    if args.data_dir is None:  # the grammar, a text file, or tensorflow-datasets' own folder
-        unused.append("data_dir")
+    # config.json: max_len resolved; start_run leaves out unset options (--text, --data-dir),
+    # and the options set by default that do not apply here are left out too
+    unused = ["patch_size"] if args.text is None else ["patch_size", "source"]
     out = start_run(
         _recorded(args, unused),
         resume_may_differ=("epochs", "no_progress"),
@@ -251,8 +250,9 @@ def _train_vit(args: argparse.Namespace) -> int:
             f"batch size {args.batch_size} is larger than the training set "
             f"({len(splits.train['image'])})"
         )
-    text_only = ("text", "source", "data_dir", "download", "length", "num_train", "max_len")
-    unused = [*text_only, "positional", "pre_ln"]  # the ViT has its own (learned, pre-LN)
+    # the text tasks' options that are set by default (the unset ones start_run leaves out);
+    # the ViT has its own positions and LayerNorm placement (learned, pre-LN)
+    unused = ["source", "download", "positional", "pre_ln"]
     out = start_run(_recorded(args, unused), resume_may_differ=("epochs", "no_progress"))
     result = train_vit(
         config,
