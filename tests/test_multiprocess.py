@@ -191,6 +191,45 @@ def test_ctrl_c_on_one_process_stops_both_cleanly(tmp_path: Path) -> None:
     assert meta["epoch"] >= 1 and len(meta["rows"]) == meta["epoch"]
 
 
+def test_a_process_failing_while_its_peer_waits_in_a_collective_leaves_last(
+    tmp_path: Path,
+) -> None:
+    """The failing process keeps its connections until the peer has stopped: the peer
+    ends with khipu's one line and exit code 1, never gloo's abort (the CI flake of a
+    Ctrl-C on one process, made certain here)."""
+    from khipu.core.launch import free_port
+
+    script = Path(__file__).with_name("multiprocess_peer_fails.py")
+    port = free_port()
+    procs = []
+    for i in range(2):
+        env = _env(1) | {
+            "KHIPU_COORDINATOR": f"127.0.0.1:{port}",
+            "KHIPU_NUM_PROCESSES": "2",
+            "KHIPU_PROCESS_ID": str(i),
+        }
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, str(script)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+                cwd=tmp_path,
+            )
+        )
+    try:
+        errs = [p.communicate(timeout=120)[1] for p in procs]
+    finally:
+        _end(procs)
+    assert procs[0].returncode == 1, errs[0][-2000:]
+    assert _error_lines(errs[0]) == ["khipu: error: the test's failure"]
+    assert procs[1].returncode == 1, errs[1][-2000:]
+    assert _error_lines(errs[1]) == ["khipu: error: process 0 of 2 failed (the test's failure)"], (
+        errs[1][-2000:]
+    )
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("KHIPU_STRESS"), reason="by hand: KHIPU_STRESS=1")
 def test_fifty_two_process_runs_never_hang(tmp_path: Path) -> None:

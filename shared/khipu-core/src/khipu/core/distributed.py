@@ -15,7 +15,10 @@ and keeps the run from wedging when one of them stops:
   before anyone continues, and every barrier has a timeout.
 - A process that fails publishes its one-line error; a watchdog thread in
   every other process sees it within a second and stops that process with one
-  line naming the peer. A process that is killed stops sending heartbeats to
+  line naming the peer. The process that failed first leaves last: it keeps
+  its connections open until every peer has left (a peer may be inside a
+  collective with it, which gloo would abort with a C++ error were the
+  connection to break first). A process that is killed stops sending heartbeats to
   JAX's coordination service, which ends the others after
   ``KHIPU_HEARTBEAT_TIMEOUT`` seconds (default 30); its dying words pass
   through :mod:`khipu.core.stderr_filter` and come out as one line.
@@ -400,7 +403,11 @@ def _gather(name: str, value: str, timeout_s: float | None) -> dict[int, str]:
             return values
         if failures := _peer_failures():
             index, message = min(failures.items())
-            raise PeerLostError(f"process {index} of {_STATE.count} failed ({message})")
+            reason = f"process {index} of {_STATE.count} failed ({message})"
+            with _STATE.lock:  # stopped by that peer: the watchdog need not interrupt
+                _STATE.stopping = True
+                _STATE.failure = reason
+            raise PeerLostError(reason)
         if time.monotonic() > deadline:
             missing = sorted(set(range(_STATE.count)) - set(values))
             raise PeerLostError(
@@ -447,15 +454,43 @@ def finish(code: int, message: str | None = None) -> int:
         _STATE.client = None
         _stop_stderr_filter()
         return 0
-    if _STATE.failure is None:  # this process failed: tell the others
+    _STATE.done.set()
+    if _STATE.failure is None:  # this process failed first: tell the others, wait for them
         with contextlib.suppress(Exception):  # the coordinator may be gone already
             _STATE.client.key_value_set(_failed_key(_STATE.index), message or f"exit code {code}")
-    _STATE.done.set()
-    worker = threading.Thread(target=jax.distributed.shutdown, daemon=True)
-    worker.start()
-    worker.join(SHUTDOWN_GRACE_S)
+            _wait_for_peers_to_leave(_POLL_S + STOP_GRACE_S + SHUTDOWN_GRACE_S + 5.0)
+        worker = threading.Thread(target=jax.distributed.shutdown, daemon=True)
+        worker.start()
+        worker.join(SHUTDOWN_GRACE_S)
+    # A process stopped by a peer leaves at once: the run is over, and the process
+    # that failed first keeps its connections open until every peer has left.
     _exit_now(code, None)
     return code  # pragma: no cover - _exit_now does not return
+
+
+def _left_key(index: int) -> str:
+    return f"{_KEY}/left/{index}"
+
+
+def _wait_for_peers_to_leave(timeout_s: float) -> None:
+    """Waits until every other process has failed or left (at most ``timeout_s``).
+
+    A peer may still be inside a collective with this process (the step it
+    had dispatched when this one failed). Were this process to exit first,
+    gloo would see the connection break and abort the peer with a C++ error
+    instead of the one line its watchdog prints; so the process that failed
+    first leaves last.
+    """
+    others = set(range(_STATE.count)) - {_STATE.index}
+    deadline = time.monotonic() + timeout_s
+    client = _STATE.client
+    while time.monotonic() < deadline:
+        left = client.key_value_dir_get(f"{_KEY}/left/")
+        gone = {int(str(key).rsplit("/", 1)[-1]) for key, _ in left}
+        gone |= _peer_failures().keys()
+        if others <= gone:
+            return
+        time.sleep(0.02)
 
 
 def _exit_now(code: int, line: str | None) -> None:
@@ -467,6 +502,9 @@ def _exit_now(code: int, line: str | None) -> None:
         sys.stderr.flush()
     finally:
         _stop_stderr_filter()
+        if _STATE.client is not None:  # the last act: the process that failed first may go
+            with contextlib.suppress(Exception):
+                _STATE.client.key_value_set(_left_key(_STATE.index), str(code))
         os._exit(code)
 
 
