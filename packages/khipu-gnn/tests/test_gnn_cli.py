@@ -106,3 +106,45 @@ class _nullcontext:
 
     def __exit__(self, *exc):
         return False
+
+
+@pytest.mark.parametrize("task", ["karate", "links"])
+def test_whole_graph_tasks_train_on_one_device_of_several(tmp_path, capsys, task):
+    """A machine with 4 devices: the one-graph tasks train on the first (was a batch-size
+    error the user could not act on) and equal the one-device run."""
+    import os
+    import subprocess
+    import sys
+
+    args = ["train", "--task", task, "--epochs", "3", "--no-progress", "--out"]
+    assert run(capsys, *args, str(tmp_path / "one"))[0] == 0
+    env = os.environ | {
+        "JAX_PLATFORMS": "cpu",
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "khipu.core.cli", "gnn", *args, str(tmp_path / "four")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    one, four = (json.loads((tmp_path / r / "metrics.json").read_text()) for r in ("one", "four"))
+    key = "accuracy" if task == "karate" else "roc_auc"
+    assert four[key] == pytest.approx(one[key], abs=1e-6)
+
+
+@pytest.mark.parametrize("task", ["karate", "links"])
+def test_whole_graph_tasks_refuse_several_processes(tmp_path, capsys, monkeypatch, task):
+    import jax
+
+    monkeypatch.setattr(jax, "process_count", lambda: 2)
+    out = tmp_path / "run"
+    code, _, err = run(capsys, "train", "--task", task, "--no-progress", "--out", str(out))
+    assert code == 1
+    assert err.strip().splitlines() == [
+        f"khipu: error: --task {task} trains on one whole graph, which cannot be split over "
+        "2 processes; run it as one process (ratings and graphs train on several)"
+    ]
+    assert not out.exists()

@@ -19,6 +19,7 @@ from khipu.core.cli import (
 )
 
 TASKS = ("karate", "ratings", "graphs", "links")
+WHOLE_GRAPH_TASKS = ("karate", "links")  # one graph per step: one device, one process
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -93,7 +94,10 @@ def register(parser: argparse.ArgumentParser) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     """``khipu gnn train``."""
     from khipu.gnn.runs import DEFAULT_EPOCHS, DEFAULT_LEARNING_RATE, prepare_task, run_task
+    from khipu.gnn.train import check_whole_graph_run
 
+    if args.task in WHOLE_GRAPH_TASKS:
+        check_whole_graph_run(f"--task {args.task}")
     prepared = prepare_task(
         args.task,
         args.model,

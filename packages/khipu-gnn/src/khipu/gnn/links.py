@@ -273,6 +273,7 @@ def train_link_predictor(
         checkpoint_dir=checkpoint_dir,
         resume=resume,
         progress=progress,
+        whole_graph=True,
     )
     params = result.state.params
     z = jax.jit(net.apply)(params, jax.tree.map(jnp.asarray, graph))

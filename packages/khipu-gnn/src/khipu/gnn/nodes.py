@@ -110,6 +110,7 @@ def train_node_classifier(
         checkpoint_dir=checkpoint_dir,
         resume=resume,
         progress=progress,
+        whole_graph=True,
     )
     params = result.state.params
     logits = np.asarray(jax.jit(net.apply)(params, jax.tree.map(jnp.asarray, task.graph)))

@@ -153,12 +153,19 @@ def run_fit(
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
     progress: bool = False,
+    whole_graph: bool = False,
 ) -> tuple[kc.FitResult, float]:
     """Adam (AdamW with ``weight_decay``) on ``loss_fn`` through :func:`khipu.core.fit`.
+
+    ``whole_graph``: ``train_data`` is one graph (:func:`single_graph_arrays`), which
+    cannot be split into batches over devices: it trains on this process's first
+    device (one process; :func:`check_whole_graph_run` refuses several).
 
     Returns:
       ``(fit_result, seconds)``.
     """
+    if whole_graph:
+        check_whole_graph_run()
     optimizer = (
         optax.adamw(learning_rate, weight_decay=weight_decay)
         if weight_decay
@@ -183,8 +190,26 @@ def run_fit(
         checkpoint_dir=checkpoint_dir,
         resume=resume,
         progress=progress,
+        mesh=kc.data_mesh(jax.local_devices()[:1]) if whole_graph else None,
     )
     return result, time.perf_counter() - start
+
+
+def check_whole_graph_run(what: str = "this task") -> None:
+    """Refuses a whole-graph task in a run of several processes, with the way out.
+
+    Args:
+      what: the task as the user named it (``"--task karate"``).
+
+    Raises:
+      KhipuError: this process is one of several.
+    """
+    if jax.process_count() > 1:
+        raise kc.KhipuError(
+            f"{what} trains on one whole graph, which cannot be split over "
+            f"{jax.process_count()} processes; run it as one process (ratings and graphs "
+            "train on several)"
+        )
 
 
 def init_params(net: hk.Transformed, seed: int, *args: Any) -> Any:
