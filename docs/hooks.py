@@ -9,6 +9,8 @@
 
 Relative links of the READMEs are rewritten: to a package's page, a notebook's page, or
 else the file on GitHub, so that ``--strict`` only fails on links that are really broken.
+Images a README shows (``![...](benchmarks/figure.png)``) are copied into the site at
+their repository path, so that the page shows them as GitHub does.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from mkdocs.structure.files import File, Files
 ROOT = Path(__file__).resolve().parent.parent
 REPO = "https://github.com/khipu-ai/khipu"
 LINK = re.compile(r"(!?\[[^\]]*\])\(([^)\s]+)\)")
+IMAGE_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg", ".gif", ".webp")
 
 
 def _packages() -> dict[str, Path]:
@@ -44,8 +47,14 @@ def _relative(target: str, page: str) -> str:
     return "../" * depth + target
 
 
-def rewrite_links(markdown: str, source_dir: Path, page: str) -> str:
-    """Rewrites the relative links of a README read from ``source_dir`` for ``page``."""
+def rewrite_links(
+    markdown: str, source_dir: Path, page: str, images: set[str] | None = None
+) -> str:
+    """Rewrites the relative links of a README read from ``source_dir`` for ``page``.
+
+    An image shown from the repository is linked at its repository path in the site
+    and that path is added to ``images`` (the files :func:`on_files` copies).
+    """
     packages = {folder.resolve(): topic for topic, folder in _packages().items()}
 
     def replace(match: re.Match[str]) -> str:
@@ -54,6 +63,11 @@ def rewrite_links(markdown: str, source_dir: Path, page: str) -> str:
             return match.group(0)
         path_part, _, anchor = target.partition("#")
         path = (source_dir / path_part).resolve()
+        shown = label.startswith("!") and path.suffix.lower() in IMAGE_SUFFIXES
+        if shown and path.is_file() and path.is_relative_to(ROOT) and images is not None:
+            rel = path.relative_to(ROOT).as_posix()
+            images.add(rel)
+            return f"{label}({_relative(rel, page)})"
         if path in packages:
             new = _relative(f"packages/{packages[path]}.md", page)
         elif path.suffix == ".ipynb" and path.parent == (ROOT / "notebooks").resolve():
@@ -91,8 +105,9 @@ def api_modules(topic: str, folder: Path) -> list[str]:
     return [m for m in modules if not m.startswith("_")]
 
 
-def package_page(topic: str, folder: Path) -> str:
-    readme = rewrite_links((folder / "README.md").read_text(), folder, f"packages/{topic}.md")
+def package_page(topic: str, folder: Path, images: set[str] | None = None) -> str:
+    page = f"packages/{topic}.md"
+    readme = rewrite_links((folder / "README.md").read_text(), folder, page, images)
     blocks = [f"::: khipu.{topic}.{module}" for module in api_modules(topic, folder)]
     return (
         f"{readme.rstrip()}\n\n## API reference\n\n"
@@ -134,11 +149,20 @@ def cli_page() -> str:
 
 @event_priority(100)  # before mkdocs-jupyter, which turns the .ipynb files into pages
 def on_files(files: Files, config: MkDocsConfig, **kwargs: Any) -> Files:
-    home = rewrite_links((ROOT / "README.md").read_text(), ROOT, "index.md")
+    images: set[str] = set()
+    home = rewrite_links((ROOT / "README.md").read_text(), ROOT, "index.md", images)
     files.append(File.generated(config, "index.md", content=home))
     for topic, folder in _packages().items():
+        page = package_page(topic, folder, images)
+        files.append(File.generated(config, f"packages/{topic}.md", content=page))
+    for rel in sorted(images):
         files.append(
-            File.generated(config, f"packages/{topic}.md", content=package_page(topic, folder))
+            File(
+                rel,
+                src_dir=str(ROOT),
+                dest_dir=config.site_dir,
+                use_directory_urls=config.use_directory_urls,
+            )
         )
     for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
         files.append(

@@ -80,3 +80,16 @@ def test_the_cli_reference_has_every_subcommand(hooks: ModuleType) -> None:
     for prog in progs:
         assert f"## `{prog}`" in page, prog
         assert f"usage: {prog}" in page, prog
+
+
+def test_readme_images_are_copied_into_the_site(hooks: ModuleType) -> None:
+    """A README's figure shows on its page (a GitHub "blob" page is not an image)."""
+    cnn = ROOT / "packages" / "khipu-cnn"
+    images: set[str] = set()
+    page = hooks.package_page("cnn", cnn, images)
+    rel = "packages/khipu-cnn/benchmarks/khipu-cnn_scaling.png"
+    assert rel in images and (ROOT / rel).is_file()
+    assert f"](../{rel})" in page  # from packages/cnn.md, one level down
+    # a link to the same figure (not shown) still goes to the repository
+    out = hooks.rewrite_links("[fig](benchmarks/khipu-cnn_scaling.png)", cnn, "x.md", images)
+    assert out == f"[fig]({hooks.REPO}/blob/main/{rel})"
