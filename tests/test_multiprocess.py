@@ -109,25 +109,30 @@ def test_diffusion_resumed_across_processes_equals_one_uninterrupted_process(
     assert _max_difference(one, two) <= 1e-6
 
 
-def _start_pair(out: Path, port: int, extra: list[str]) -> list[subprocess.Popen[str]]:
-    """Two processes of ``khipu cnn train`` started by hand (so that one can be signalled)."""
+def _start_processes(argv: list[str], devices: int) -> list[subprocess.Popen[str]]:
+    """Two processes of ``argv`` joined over loopback, started by hand (so that one can be
+    signalled), ``devices`` CPU devices each."""
+    from khipu.core.launch import free_port
+
+    port = free_port()
     procs = []
     for i in range(2):
-        env = _env(2) | {
+        env = _env(devices) | {
             "KHIPU_COORDINATOR": f"127.0.0.1:{port}",
             "KHIPU_NUM_PROCESSES": "2",
             "KHIPU_PROCESS_ID": str(i),
         }
         procs.append(
             subprocess.Popen(
-                [*KHIPU, *CNN, "--epochs", "10000", "--out", str(out), *extra],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                text=True,
+                argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
             )
         )
     return procs
+
+
+def _start_pair(out: Path) -> list[subprocess.Popen[str]]:
+    """Two processes of ``khipu cnn train``, 2 devices each."""
+    return _start_processes([*KHIPU, *CNN, "--epochs", "10000", "--out", str(out)], 2)
 
 
 def _end(procs: list[subprocess.Popen[str]]) -> None:
@@ -152,10 +157,9 @@ def _error_lines(stderr: str) -> list[str]:
 
 def test_a_killed_process_stops_the_other_with_one_line(tmp_path: Path) -> None:
     from khipu.core import read_metadata
-    from khipu.core.launch import free_port
 
     out = tmp_path / "run"
-    procs = _start_pair(out, free_port(), [])
+    procs = _start_pair(out)
     try:
         _wait_for_checkpoint(out, procs)
         procs[1].send_signal(signal.SIGKILL)
@@ -173,10 +177,9 @@ def test_a_killed_process_stops_the_other_with_one_line(tmp_path: Path) -> None:
 
 def test_ctrl_c_on_one_process_stops_both_cleanly(tmp_path: Path) -> None:
     from khipu.core import read_metadata
-    from khipu.core.launch import free_port
 
     out = tmp_path / "run"
-    procs = _start_pair(out, free_port(), [])
+    procs = _start_pair(out)
     try:
         _wait_for_checkpoint(out, procs)
         procs[0].send_signal(signal.SIGINT)
@@ -191,33 +194,12 @@ def test_ctrl_c_on_one_process_stops_both_cleanly(tmp_path: Path) -> None:
     assert meta["epoch"] >= 1 and len(meta["rows"]) == meta["epoch"]
 
 
-def test_a_process_failing_while_its_peer_waits_in_a_collective_leaves_last(
-    tmp_path: Path,
-) -> None:
+def test_a_process_failing_while_its_peer_waits_in_a_collective_leaves_last() -> None:
     """The failing process keeps its connections until the peer has stopped: the peer
     ends with khipu's one line and exit code 1, never gloo's abort (the CI flake of a
     Ctrl-C on one process, made certain here)."""
-    from khipu.core.launch import free_port
-
     script = Path(__file__).with_name("multiprocess_peer_fails.py")
-    port = free_port()
-    procs = []
-    for i in range(2):
-        env = _env(1) | {
-            "KHIPU_COORDINATOR": f"127.0.0.1:{port}",
-            "KHIPU_NUM_PROCESSES": "2",
-            "KHIPU_PROCESS_ID": str(i),
-        }
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, str(script)],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                text=True,
-                cwd=tmp_path,
-            )
-        )
+    procs = _start_processes([sys.executable, str(script)], 1)
     try:
         errs = [p.communicate(timeout=120)[1] for p in procs]
     finally:
