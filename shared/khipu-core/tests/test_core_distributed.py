@@ -296,3 +296,40 @@ def test_unknown_fatal_records_keep_their_first_line() -> None:
     assert line == (
         "khipu: error: the JAX distributed runtime stopped process 1 of 4: something else broke"
     )
+
+
+# What a collective raised to Python when its peer was SIGKILLed (measured on loopback)
+_GLOO_RAISED = (
+    "UNKNOWN: Gloo all-reduce failed: [external/gloo/gloo/transport/tcp/pair.cc:538] "
+    "Read error [127.0.0.1]:58059: Connection reset by peer"
+)
+
+
+def test_a_peer_lost_in_a_collective_raised_to_python_is_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The command's error names the lost peer as the filter does for gloo's C++ abort, and
+    marks the process as stopped by a peer (finish() leaves at once: no dead peer to wait
+    for)."""
+    state = distributed._STATE
+    for name, value in (("index", 0), ("count", 2), ("failure", None), ("stopping", False)):
+        monkeypatch.setattr(state, name, value)
+    monkeypatch.setattr(state, "client", object())  # joined, as far as the CLI can tell
+
+    def command(args: object) -> int:
+        raise RuntimeError(_GLOO_RAISED)
+
+    assert cli._run_command(command, argparse.Namespace()) == 1
+    expected = (
+        "lost process 1 of 2 (a collective's connection broke: killed or crashed; gloo: Read "
+        "error [127.0.0.1]:58059: Connection reset by peer); process 0 of 2 stops"
+    )
+    assert capsys.readouterr().err == f"khipu: error: {expected}\n"
+    assert distributed.failure() == expected
+    # a first reason stays; an error that is not gloo's keeps its text
+    assert distributed.lost_peer("something else") == "lost contact with another process " + (
+        "(something else)"
+    )
+    assert distributed.failure() == expected
+    monkeypatch.setattr(state, "count", 4)
+    assert distributed.lost_peer(_GLOO_RAISED).startswith("lost a peer process of 4")

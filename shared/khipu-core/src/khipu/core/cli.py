@@ -478,9 +478,10 @@ def _run_command(func: Command, args: argparse.Namespace) -> int:
         print(f"khipu: error: {_one_line(exc.strerror or str(exc))}{where}", file=sys.stderr)
         return 1
     except Exception as exc:  # a collective that failed because a peer went away
-        if _distributed() is None:
+        dist = _distributed()
+        if dist is None:
             raise
-        _LAST_ERROR.append(f"lost contact with another process ({_one_line(str(exc), 200)})")
+        _LAST_ERROR.append(dist.lost_peer(str(exc)))
         print(f"khipu: error: {_LAST_ERROR[-1]}", file=sys.stderr)
         return 1
 

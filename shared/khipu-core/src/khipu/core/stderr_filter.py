@@ -60,12 +60,9 @@ def summarize_fatal(text: str, *, process_index: int, num_processes: int) -> str
         )
     if "gloo::" in text:
         what = re.search(r"what\(\):\s*(?:\[[^\]]*\]\s*)?(.*)", text)
-        detail = what.group(1).strip()[:160] if what else "an uncaught gloo exception"
-        others = [i for i in range(num_processes) if i != process_index]
-        who = f"process {others[0]}" if len(others) == 1 else "a peer process"
-        return (
-            f"khipu: error: lost {who} of {num_processes} (a collective's connection broke: "
-            f"killed or crashed; gloo: {detail}); {me} stops"
+        detail = what.group(1).strip() if what else "an uncaught gloo exception"
+        return "khipu: error: " + lost_in_collective(
+            detail, process_index=process_index, num_processes=num_processes
         )
     if "Socket closed" in text or "Connection refused" in text or "UNAVAILABLE" in text:
         return (
@@ -75,6 +72,30 @@ def summarize_fatal(text: str, *, process_index: int, num_processes: int) -> str
     first = next((line for line in text.splitlines() if line.strip()), "")
     detail = first.split("] ", 1)[-1].strip()[:300]
     return f"khipu: error: the JAX distributed runtime stopped {me}: {detail}"
+
+
+def is_gloo_error(text: str) -> bool:
+    """Whether an error raised to Python is gloo's (a collective's connection broke)."""
+    return "gloo" in text.lower()
+
+
+def lost_in_collective(detail: str, *, process_index: int, num_processes: int) -> str:
+    """Why this process stops when a collective's connection broke (without ``khipu: error:``).
+
+    Args:
+      detail: gloo's message, from a C++ exception or raised to Python
+        (``UNKNOWN: Gloo all-reduce failed: [.../pair.cc:538] Read error ...``).
+      process_index: this process.
+      num_processes: processes in the run.
+    """
+    where = re.search(r"\[[^\]]*\.cc:\d+\]\s*(.*)", detail, re.DOTALL)
+    what = " ".join((where.group(1) if where else detail).split())[:160]
+    others = [i for i in range(num_processes) if i != process_index]
+    who = f"process {others[0]}" if len(others) == 1 else "a peer process"
+    return (
+        f"lost {who} of {num_processes} (a collective's connection broke: killed or "
+        f"crashed; gloo: {what}); process {process_index} of {num_processes} stops"
+    )
 
 
 class _Filter:
