@@ -195,9 +195,9 @@ def test_ctrl_c_on_one_process_stops_both_cleanly(tmp_path: Path) -> None:
 
 
 def test_a_process_failing_while_its_peer_waits_in_a_collective_leaves_last() -> None:
-    """The failing process keeps its connections until the peer has stopped: the peer
-    ends with khipu's one line and exit code 1, never gloo's abort (the CI flake of a
-    Ctrl-C on one process, made certain here)."""
+    """The failing process (a plain error in its command) keeps its connections until the
+    peer has stopped: the peer ends with khipu's one line naming it and exit code 1, never
+    gloo's abort (the CI flake of a Ctrl-C on one process, made certain here)."""
     script = Path(__file__).with_name("multiprocess_peer_fails.py")
     procs = _start_processes([sys.executable, str(script)], 1)
     try:
@@ -205,11 +205,11 @@ def test_a_process_failing_while_its_peer_waits_in_a_collective_leaves_last() ->
     finally:
         _end(procs)
     assert procs[0].returncode == 1, errs[0][-2000:]
-    assert _error_lines(errs[0]) == ["khipu: error: the test's failure"]
+    assert _error_lines(errs[0]) == ["khipu: error: ValueError: the test's failure"]
     assert procs[1].returncode == 1, errs[1][-2000:]
-    assert _error_lines(errs[1]) == ["khipu: error: process 0 of 2 failed (the test's failure)"], (
-        errs[1][-2000:]
-    )
+    assert _error_lines(errs[1]) == [
+        "khipu: error: process 0 of 2 failed (ValueError: the test's failure)"
+    ], errs[1][-2000:]
 
 
 @pytest.mark.slow

@@ -326,10 +326,29 @@ def test_a_peer_lost_in_a_collective_raised_to_python_is_one_line_naming_it(
     )
     assert capsys.readouterr().err == f"khipu: error: {expected}\n"
     assert distributed.failure() == expected
-    # a first reason stays; an error that is not gloo's keeps its text
-    assert distributed.lost_peer("something else") == "lost contact with another process " + (
-        "(something else)"
-    )
-    assert distributed.failure() == expected
     monkeypatch.setattr(state, "count", 4)
     assert distributed.lost_peer(_GLOO_RAISED).startswith("lost a peer process of 4")
+    assert distributed.failure() == expected  # the first reason stays
+
+
+def test_any_other_error_of_a_multi_process_command_is_this_process_failing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A plain bug is not a lost peer: one line with its type, and the process is not
+    marked as stopped by a peer, so finish() tells the others (which stop with one line
+    naming it) and waits for them (tests/test_multiprocess.py runs it end to end)."""
+    state = distributed._STATE
+    for name, value in (("index", 1), ("count", 2), ("failure", None), ("stopping", False)):
+        monkeypatch.setattr(state, name, value)
+    monkeypatch.setattr(state, "client", object())
+
+    def command(args: object) -> int:
+        raise ValueError("shapes (3,) and (4,)\nnot aligned")
+
+    assert cli._run_command(command, argparse.Namespace()) == 1
+    assert capsys.readouterr().err == (
+        "khipu: error: ValueError: shapes (3,) and (4,) not aligned\n"
+    )
+    assert distributed.failure() is None
+    assert not distributed.is_lost_peer("shapes (3,) and (4,) not aligned")
+    assert distributed.is_lost_peer(_GLOO_RAISED)

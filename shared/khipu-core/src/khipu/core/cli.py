@@ -477,11 +477,14 @@ def _run_command(func: Command, args: argparse.Namespace) -> int:
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
         print(f"khipu: error: {_one_line(exc.strerror or str(exc))}{where}", file=sys.stderr)
         return 1
-    except Exception as exc:  # a collective that failed because a peer went away
+    except Exception as exc:
         dist = _distributed()
         if dist is None:
             raise
-        _LAST_ERROR.append(dist.lost_peer(str(exc)))
+        if dist.is_lost_peer(str(exc)):  # a collective broke: a peer was killed or crashed
+            _LAST_ERROR.append(dist.lost_peer(str(exc)))
+        else:  # this process failed: finish() tells the others, which stop with one line
+            _LAST_ERROR.append(f"{type(exc).__name__}: {_one_line(str(exc), 300)}")
         print(f"khipu: error: {_LAST_ERROR[-1]}", file=sys.stderr)
         return 1
 

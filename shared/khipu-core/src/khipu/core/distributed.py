@@ -325,22 +325,27 @@ def _watch() -> None:
             return
 
 
+def is_lost_peer(error: str) -> bool:
+    """Whether an exception's text says that a collective's connection broke (gloo's)."""
+    from khipu.core.stderr_filter import is_gloo_error
+
+    return is_gloo_error(error)
+
+
 def lost_peer(error: str) -> str:
     """Marks this process as stopped by a lost peer; returns the one-line reason.
 
     For an error raised to Python by a collective whose connection broke (a peer was
-    killed or crashed): the peer cannot be waited for, so :func:`finish` leaves at
-    once, as a process stopped by a peer's reported failure does.
+    killed or crashed; :func:`is_lost_peer`): the peer cannot be waited for, so
+    :func:`finish` leaves at once, as a process stopped by a peer's reported failure
+    does.
 
     Args:
       error: the exception's text.
     """
-    from khipu.core.stderr_filter import is_gloo_error, lost_in_collective
+    from khipu.core.stderr_filter import lost_in_collective
 
-    if is_gloo_error(error):
-        reason = lost_in_collective(error, process_index=_STATE.index, num_processes=_STATE.count)
-    else:
-        reason = f"lost contact with another process ({' '.join(error.split())[:200]})"
+    reason = lost_in_collective(error, process_index=_STATE.index, num_processes=_STATE.count)
     with _STATE.lock:
         if _STATE.failure is None:
             _STATE.stopping = True
