@@ -298,38 +298,58 @@ def initialize_from_args(args: argparse.Namespace) -> tuple[int, int]:
 # --- failure handling ------------------------------------------------------------
 
 
-def _failed_key(index: int) -> str:
-    return f"{_KEY}/failed/{index}"
+def _publish(kind: str, value: str) -> None:
+    """Tells the other processes that this one ``kind`` (``"failed"``, ``"left"``)."""
+    _STATE.client.key_value_set(f"{_KEY}/{kind}/{_STATE.index}", value)
 
 
-def _peer_failures() -> dict[int, str]:
-    entries = _STATE.client.key_value_dir_get(f"{_KEY}/failed/")
-    out = {}
-    for key, value in entries:
-        index = int(str(key).rsplit("/", 1)[-1])
-        if index != _STATE.index:
-            out[index] = str(value)
-    return out
+def _index_of(key: object) -> int:
+    """The process a published key belongs to (its last component)."""
+    return int(str(key).rsplit("/", 1)[-1])
+
+
+def _published(kind: str) -> dict[int, str]:
+    """What the other processes published under ``kind``, by process."""
+    entries = _STATE.client.key_value_dir_get(f"{_KEY}/{kind}/")
+    found = {_index_of(key): str(value) for key, value in entries}
+    found.pop(_STATE.index, None)
+    return found
+
+
+def _peer_failure() -> str | None:
+    """Why this process must stop: the first peer that published a failure (or ``None``)."""
+    failures = _published("failed")
+    if not failures:
+        return None
+    index, message = min(failures.items())
+    return f"process {index} of {_STATE.count} failed ({message})"
+
+
+def _mark_stopped(reason: str) -> bool:
+    """Records that a peer stops this process for ``reason``; ``False`` if one already did."""
+    with _STATE.lock:
+        if _STATE.stopping:
+            return False
+        _STATE.stopping = True
+        _STATE.failure = reason
+        return True
 
 
 def _watch() -> None:
     """Every half second: has a peer reported a failure? Then stop this process."""
     while not _STATE.done.wait(_POLL_S):
         try:
-            failures = _peer_failures()
+            reason = _peer_failure()
         except Exception:  # the coordinator is gone: JAX's own error handling reports it
             continue
-        if failures:
-            index, message = min(failures.items())
-            stop(f"process {index} of {_STATE.count} failed ({message})")
+        if reason is not None:
+            stop(reason)
             return
 
 
 def is_lost_peer(error: str) -> bool:
     """Whether an exception's text says that a collective's connection broke (gloo's)."""
-    from khipu.core.stderr_filter import is_gloo_error
-
-    return is_gloo_error(error)
+    return "gloo" in error.lower()
 
 
 def lost_peer(error: str) -> str:
@@ -346,10 +366,7 @@ def lost_peer(error: str) -> str:
     from khipu.core.stderr_filter import lost_in_collective
 
     reason = lost_in_collective(error, process_index=_STATE.index, num_processes=_STATE.count)
-    with _STATE.lock:
-        if _STATE.failure is None:
-            _STATE.stopping = True
-            _STATE.failure = reason
+    _mark_stopped(reason)
     return reason
 
 
@@ -358,11 +375,8 @@ def stop(reason: str) -> None:
     the command unwinds and reports ``reason``), and ends the process with
     ``reason`` on one line if it is still running :data:`STOP_GRACE_S` later
     (the main thread may be waiting in a collective that will never finish)."""
-    with _STATE.lock:
-        if _STATE.stopping:
-            return
-        _STATE.stopping = True
-        _STATE.failure = reason
+    if not _mark_stopped(reason):
+        return
     import _thread
 
     _thread.interrupt_main()
@@ -426,15 +440,11 @@ def _gather(name: str, value: str, timeout_s: float | None) -> dict[int, str]:
         if _STATE.failure is not None:
             raise PeerLostError(_STATE.failure)
         entries = client.key_value_dir_get(prefix)
-        values = {int(str(k).rsplit("/", 1)[-1]): str(v) for k, v in entries}
+        values = {_index_of(k): str(v) for k, v in entries}
         if len(values) >= _STATE.count:
             return values
-        if failures := _peer_failures():
-            index, message = min(failures.items())
-            reason = f"process {index} of {_STATE.count} failed ({message})"
-            with _STATE.lock:  # stopped by that peer: the watchdog need not interrupt
-                _STATE.stopping = True
-                _STATE.failure = reason
+        if (reason := _peer_failure()) is not None:
+            _mark_stopped(reason)  # stopped by that peer: the watchdog need not interrupt
             raise PeerLostError(reason)
         if time.monotonic() > deadline:
             missing = sorted(set(range(_STATE.count)) - set(values))
@@ -485,7 +495,7 @@ def finish(code: int, message: str | None = None) -> int:
     _STATE.done.set()
     if _STATE.failure is None:  # this process failed first: tell the others, wait for them
         with contextlib.suppress(Exception):  # the coordinator may be gone already
-            _STATE.client.key_value_set(_failed_key(_STATE.index), message or f"exit code {code}")
+            _publish("failed", message or f"exit code {code}")
             _wait_for_peers_to_leave(_POLL_S + STOP_GRACE_S + SHUTDOWN_GRACE_S + 5.0)
         worker = threading.Thread(target=jax.distributed.shutdown, daemon=True)
         worker.start()
@@ -494,10 +504,6 @@ def finish(code: int, message: str | None = None) -> int:
     # that failed first keeps its connections open until every peer has left.
     _exit_now(code, None)
     return code  # pragma: no cover - _exit_now does not return
-
-
-def _left_key(index: int) -> str:
-    return f"{_KEY}/left/{index}"
 
 
 def _wait_for_peers_to_leave(timeout_s: float) -> None:
@@ -511,12 +517,8 @@ def _wait_for_peers_to_leave(timeout_s: float) -> None:
     """
     others = set(range(_STATE.count)) - {_STATE.index}
     deadline = time.monotonic() + timeout_s
-    client = _STATE.client
     while time.monotonic() < deadline:
-        left = client.key_value_dir_get(f"{_KEY}/left/")
-        gone = {int(str(key).rsplit("/", 1)[-1]) for key, _ in left}
-        gone |= _peer_failures().keys()
-        if others <= gone:
+        if others <= _published("left").keys() | _published("failed").keys():
             return
         time.sleep(0.02)
 
@@ -532,7 +534,7 @@ def _exit_now(code: int, line: str | None) -> None:
         _stop_stderr_filter()
         if _STATE.client is not None:  # the last act: the process that failed first may go
             with contextlib.suppress(Exception):
-                _STATE.client.key_value_set(_left_key(_STATE.index), str(code))
+                _publish("left", str(code))
         os._exit(code)
 
 

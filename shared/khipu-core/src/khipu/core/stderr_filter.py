@@ -74,11 +74,6 @@ def summarize_fatal(text: str, *, process_index: int, num_processes: int) -> str
     return f"khipu: error: the JAX distributed runtime stopped {me}: {detail}"
 
 
-def is_gloo_error(text: str) -> bool:
-    """Whether an error raised to Python is gloo's (a collective's connection broke)."""
-    return "gloo" in text.lower()
-
-
 def lost_in_collective(detail: str, *, process_index: int, num_processes: int) -> str:
     """Why this process stops when a collective's connection broke (without ``khipu: error:``).
 
